@@ -1,0 +1,536 @@
+"""Benchmark stylejax against a plain-PyTorch implementation of the same algorithm.
+
+    python scripts/benchmark.py                      # ~30 min on 2 CPU cores
+    python scripts/benchmark.py --quick              # smoke run, 64 px, 20 evaluations
+    python scripts/benchmark.py --skip-torch         # stylejax only (e.g. a GPU without torch)
+    python scripts/benchmark.py --json bench.json    # also write the raw numbers
+
+Both sides solve the same problem on the same machine: the same converted VGG19 weights (read
+with `stylejax.weights.read`, kernels transposed HWIO -> OIHW for torch), the same preprocessing
+(channel order, scale, mean, std of the file's `Preprocessing`), the same loss (content MSE at
+the content layer, Gram = F Fᵀ/(C·H·W), style = Σ MSE(G, A) over the style layers, each term
+weighted exactly by `stylejax.config.effective_weights`) and the same initial image (stylejax's
+`prepare(config).init`, the seeded uniform noise, bit for bit). Before anything is timed, the
+torch loss at that shared init is checked against stylejax's (rtol 1e-4); the script fails
+loudly when they differ, since the comparison would then be meaningless.
+
+What is measured:
+
+1. Time per function evaluation (value and gradient w.r.t. the image) at each `--sizes`:
+   stylejax's jitted `jax.value_and_grad(total_loss)` (warm, `block_until_ready`) against torch's
+   forward + backward (warm), the median of `--timing-evals` calls each. Also the time stylejax
+   takes to lower and compile that function.
+2. Whole runs of `--evaluations` evaluations at `--run-size`: torch's `optim.LBFGS` as the classic
+   PyTorch tutorial (the seed) runs it (lr 1, history 10, no line search, the closure clamps the
+   pixels to [0, 1] first; every closure call is one evaluation), and `stylejax.stylize` with each
+   optimizer of `stylejax.optimize.OPTIMIZERS`. Reported: optimization wall time (and, for
+   stylejax, wall time including compilation), evaluations per iteration, and the total loss
+   after `--loss-at` evaluations (the last record at or below that count).
+
+torch is only the reference here; stylejax itself never imports it. Both libraries use every CPU
+core (`torch.set_num_threads(os.cpu_count())`; XLA's CPU backend does so by default); the phases
+run one after the other, never concurrently.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from stylejax.config import Config, effective_weights
+from stylejax.default_weights import resolve
+from stylejax.objective import total_loss
+from stylejax.optimize import OPTIMIZERS
+from stylejax.stylize import Problem, prepare, stylize
+from stylejax.vgg import LAYERS
+from stylejax.weights import read
+
+RTOL = 1e-4  # torch vs stylejax loss at the shared init
+GRAD_RTOL = 1e-3  # relative L2 distance of the two gradients at the shared init
+PAUSE = 1.0  # seconds between phases, so one library's idle worker threads do not spin on
+
+
+def default_images() -> tuple[Path, Path]:
+    """The bundled content and style samples."""
+    try:
+        from stylejax import samples
+
+        return Path(samples.CONTENT), Path(samples.STYLE)
+    except (ImportError, AttributeError):
+        folder = Path(__file__).resolve().parents[1] / "stylejax" / "samples"
+        return folder / "content.jpg", folder / "style.jpg"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    content, style = default_images()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = p.add_argument
+    add("--content", default=str(content), help="content image (default: the bundled sample)")
+    add("--style", default=str(style), help="style image (default: the bundled sample)")
+    add("--weights", help="converted VGG19 .h5 (default: stylejax's default Caffe VGG19)")
+    add("--sizes", type=int, nargs="+", default=[256, 512], help="sizes for time per evaluation")
+    add("--timing-evals", type=int, default=5, help="timed evaluations per size (median)")
+    add("--warmup", type=int, default=2, help="untimed evaluations before timing")
+    add("--run-size", type=int, default=256, help="size of the whole runs")
+    add("--evaluations", type=int, default=300, help="evaluation budget of the whole runs")
+    add("--loss-at", type=int, nargs="+", default=[100, 300], help="report the loss at these")
+    add("--optimizers", nargs="+", choices=OPTIMIZERS, default=list(OPTIMIZERS))
+    add("--skip-torch", action="store_true", help="stylejax only; torch is not imported")
+    add("--quick", action="store_true", help="smoke run: 64 px, 20 evaluations")
+    add("--json", help="write the raw numbers here")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.run_size, args.evaluations = [64], 64, 20
+        args.loss_at, args.timing_evals, args.warmup = [10, 20], 3, 1
+    args.loss_at = sorted({n for n in args.loss_at if n <= args.evaluations} | {args.evaluations})
+    if min(args.sizes + [args.run_size, args.evaluations, args.timing_evals]) < 1:
+        p.error("sizes, --evaluations and --timing-evals must be at least 1")
+    return args
+
+
+def make_config(args: argparse.Namespace, size: int, optimizer: str = "lbfgsb") -> Config:
+    """The stylejax run being measured: the seed's settings (Config defaults) at `size`."""
+    return Config(
+        content=args.content,
+        style=(args.style,),
+        size=size,
+        evaluations=args.evaluations,
+        optimizer=optimizer,
+        weights=str(args.weights_path),
+    )
+
+
+# --- the PyTorch reference -------------------------------------------------------------------
+
+
+def torch_vgg(weights_path: Path, pooling: str):
+    """VGG19 in plain PyTorch from the same .h5: features(x NCHW RGB [0, 1], layers) -> dict."""
+    import torch
+    import torch.nn.functional as F
+
+    layers, pre, attrs = read(weights_path)
+    convs = {
+        name: (torch.from_numpy(np.ascontiguousarray(k.transpose(3, 2, 0, 1))), torch.from_numpy(b))
+        for name, (k, b) in layers.items()
+    }
+    mean = torch.tensor(pre.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(pre.std, dtype=torch.float32).view(1, 3, 1, 1)
+    pool = F.avg_pool2d if pooling == "avg" else F.max_pool2d
+
+    def features(x, names):
+        x = (x[:, list(pre.channel_order)] * pre.scale - mean) / std
+        out = {}
+        for name in LAYERS[: max(LAYERS.index(n) for n in names) + 1]:  # stop at the deepest
+            if name.startswith("conv"):
+                x = F.conv2d(x, *convs[name], padding=1)
+            elif name.startswith("relu"):
+                x = F.relu(x)
+            else:
+                x = pool(x, 2, 2)
+            if name in names:
+                out[name] = x
+        return out
+
+    features.source = str(attrs["source"])
+    return features
+
+
+def to_torch(image: np.ndarray):
+    """(H, W, 3) numpy -> (1, 3, H, W) float32 tensor (a copy)."""
+    import torch
+
+    array = np.asarray(image, np.float32).transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array))[None].clone()
+
+
+def torch_loss(vgg, problem: Problem, config: Config):
+    """loss(img NCHW) -> scalar tensor: the seed's objective, targets computed in torch."""
+    import torch
+    import torch.nn.functional as F
+
+    def gram(f):
+        _, c, h, w = f.shape
+        flat = f.reshape(c, h * w)
+        return flat @ flat.T / (c * h * w)
+
+    if len(problem.styles) != 1 or config.tv_weight:
+        raise SystemExit("the torch reference covers one style image and no TV term")
+    weights = effective_weights(config, vgg.source)
+    w_content = {k: torch.tensor(np.asarray(v)) for k, v in weights.content.items()}
+    w_style = {k: torch.tensor(np.asarray(v)) for k, v in weights.style.items()}
+    content_layers, style_layers = tuple(w_content), tuple(w_style)
+    names = tuple(dict.fromkeys(content_layers + style_layers))
+    with torch.no_grad():
+        content_targets = vgg(to_torch(problem.content), content_layers)
+        style_targets = {
+            k: gram(v) for k, v in vgg(to_torch(problem.styles[0]), style_layers).items()
+        }
+
+    def loss(img):
+        features = vgg(img, names)
+        total = sum(w_content[k] * F.mse_loss(features[k], content_targets[k]) for k in w_content)
+        return total + sum(
+            w_style[k] * F.mse_loss(gram(features[k]), style_targets[k]) for k in w_style
+        )
+
+    return loss
+
+
+def time_per_eval_torch(loss_fn, init: np.ndarray, timed: int, warmup: int) -> dict:
+    """Warm forward + backward w.r.t. the image; the value and gradient at `init` as well."""
+    img = to_torch(init).requires_grad_(True)
+
+    def evaluate():
+        img.grad = None
+        value = loss_fn(img)
+        value.backward()
+        return value
+
+    value = evaluate()
+    result = dict(value=float(value), grad=img.grad.numpy()[0].transpose(1, 2, 0).copy())
+    for _ in range(warmup):
+        evaluate()
+    seconds = []
+    for _ in range(timed):
+        start = time.perf_counter()
+        evaluate()
+        seconds.append(time.perf_counter() - start)
+    return result | dict(seconds=seconds, median=statistics.median(seconds))
+
+
+def run_torch_lbfgs(loss_fn, init: np.ndarray, evaluations: int) -> dict:
+    """The seed: one `LBFGS.step` over the whole budget, each closure call one evaluation."""
+    import torch
+
+    img = to_torch(init).requires_grad_(True)
+    optimizer = torch.optim.LBFGS(
+        [img],
+        lr=1,
+        max_iter=evaluations,
+        max_eval=evaluations,
+        history_size=10,
+        line_search_fn=None,
+    )
+    history = []
+    start = time.perf_counter()
+
+    def closure():
+        img.data.clamp_(0, 1)
+        optimizer.zero_grad()
+        loss = loss_fn(img)
+        loss.backward()
+        history.append(
+            dict(
+                evaluations=len(history) + 1, total=loss.item(), seconds=time.perf_counter() - start
+            )
+        )
+        return loss
+
+    optimizer.step(closure)
+    seconds = time.perf_counter() - start
+    state = optimizer.state[img]
+    return dict(
+        name="torch LBFGS (seed)",
+        seconds=seconds,
+        seconds_with_compile=seconds,
+        compile_seconds=0.0,
+        evaluations=len(history),
+        iterations=int(state["n_iter"]),
+        history=history,
+    )
+
+
+# --- stylejax ---------------------------------------------------------------------------------
+
+
+def time_per_eval_jax(problem: Problem, timed: int, warmup: int) -> dict:
+    """Warm jitted `value_and_grad(total_loss)`; compile time of `.lower().compile()`."""
+    fn = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnames="objective")
+    args = (problem.weights.params, problem.targets, problem.loss_weights)
+    image = jax.device_put(problem.init)
+    start = time.perf_counter()
+    compiled = fn.lower(image, *args, objective=problem.objective).compile()
+    compile_seconds = time.perf_counter() - start
+
+    def evaluate():
+        return jax.block_until_ready(compiled(image, *args))
+
+    (value, _), grad = evaluate()
+    result = dict(value=float(value), grad=np.asarray(grad), compile_seconds=compile_seconds)
+    for _ in range(warmup):
+        evaluate()
+    seconds = []
+    for _ in range(timed):
+        start = time.perf_counter()
+        evaluate()
+        seconds.append(time.perf_counter() - start)
+    return result | dict(seconds=seconds, median=statistics.median(seconds))
+
+
+def run_stylejax(config: Config, problem: Problem) -> dict:
+    """`stylize` with `config.optimizer`; outer wall time includes compilation."""
+    start = time.perf_counter()
+    result = stylize(config, problem)
+    wall = time.perf_counter() - start
+    if result.status != "finished":
+        print(f"warning: stylejax {config.optimizer} ended {result.status}", file=sys.stderr)
+    return dict(
+        name=f"stylejax {config.optimizer}",
+        seconds=result.seconds,
+        seconds_with_compile=wall,
+        compile_seconds=result.compile_seconds,
+        evaluations=result.evaluations,
+        iterations=result.iterations,
+        status=result.status,
+        history=[
+            {k: r[k] for k in ("iteration", "evaluations", "seconds", "total")}
+            for r in result.history
+        ],
+    )
+
+
+# --- checks and report ------------------------------------------------------------------------
+
+
+def check_same_loss(what: str, torch_value: float, jax_value: float) -> dict:
+    """Fails loudly unless the two losses at the shared init agree to RTOL."""
+    rel = abs(torch_value - jax_value) / max(abs(jax_value), 1e-30)
+    ok = rel <= RTOL
+    print(
+        f"check {what}: torch {torch_value:.7g}, stylejax {jax_value:.7g}, "
+        f"rel. diff {rel:.2e} (rtol {RTOL:g}) {'OK' if ok else 'MISMATCH'}",
+        flush=True,
+    )
+    if not ok:
+        raise SystemExit(
+            f"FAILED: the torch reference's loss differs from stylejax's at the shared init "
+            f"({what}); the two sides do not compute the same objective"
+        )
+    return dict(what=what, torch=torch_value, stylejax=jax_value, rel_diff=rel)
+
+
+def check_same_grad(what: str, torch_grad: np.ndarray, jax_grad: np.ndarray) -> dict:
+    rel = float(np.linalg.norm(torch_grad - jax_grad) / max(np.linalg.norm(jax_grad), 1e-30))
+    ok = rel <= GRAD_RTOL
+    print(
+        f"check {what}: gradient rel. L2 distance {rel:.2e} (tol {GRAD_RTOL:g}) "
+        f"{'OK' if ok else 'MISMATCH'}",
+        flush=True,
+    )
+    if not ok:
+        raise SystemExit(f"FAILED: the gradients of torch and stylejax differ ({what})")
+    return dict(what=what, grad_rel_l2=rel)
+
+
+def loss_at(history: list[dict], evaluations: int) -> float | None:
+    """Total loss of the last record at or below `evaluations`."""
+    rows = [r for r in history if r["evaluations"] <= evaluations]
+    return rows[-1]["total"] if rows else None
+
+
+def machine_info(argv: list[str], skip_torch: bool) -> dict:
+    processor = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        processor = names[0] if names else processor
+    except OSError:
+        pass
+    info = dict(
+        processor=processor or "unknown",
+        machine=platform.machine(),
+        cpus=os.cpu_count(),
+        python=platform.python_version(),
+        jax=jax.__version__,
+        jax_device=str(jax.devices()[0]),
+        jax_platform=jax.default_backend(),
+        date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        command="python " + shlex.join(["scripts/benchmark.py", *argv]),
+    )
+    if not skip_torch:
+        import torch
+
+        info |= dict(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    return info
+
+
+def _f(x, fmt=".3g") -> str:
+    return "–" if x is None else format(x, fmt)
+
+
+def _ratio(a, b) -> str:
+    return "–" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+
+def markdown(report: dict) -> str:
+    m, args = report["machine"], report["args"]
+    torch = not args["skip_torch"]
+    lines = [
+        f"### stylejax vs PyTorch: {m['date'][:10]}",
+        "",
+        f"- Machine: {m['processor']} ({m['machine']}), {m['cpus']} CPUs; "
+        f"jax {m['jax']} on `{m['jax_device']}`"
+        + (f"; torch {m['torch']} ({m['torch_threads']} threads, CPU)" if torch else ""),
+        f"- Command: `{m['command']}`",
+        f"- Problem: {report['problem']}",
+    ]
+    for c in report["checks"]:
+        if "rel_diff" in c:
+            lines.append(
+                f"- Same objective ({c['what']}): torch {c['torch']:.7g}, stylejax "
+                f"{c['stylejax']:.7g}, rel. diff {c['rel_diff']:.1e}"
+            )
+        else:
+            lines.append(f"- Same gradient ({c['what']}): rel. L2 distance {c['grad_rel_l2']:.1e}")
+    lines += [
+        "",
+        f"Time per evaluation (loss and gradient, warm; median of {args['timing_evals']}):",
+        "",
+    ]
+    head = "| size | stylejax s/eval | stylejax compile s |"
+    rule = "|---|---:|---:|"
+    if torch:
+        head += " torch s/eval | torch / stylejax |"
+        rule += "---:|---:|"
+    lines += [head, rule]
+    for row in report["per_eval"]:
+        line = (
+            f"| {row['shape']} | {_f(row['jax']['median'])} | {row['jax']['compile_seconds']:.1f} |"
+        )
+        if torch:
+            line += f" {_f(row['torch']['median'])} | "
+            line += f"{_ratio(row['torch']['median'], row['jax']['median'])} |"
+        lines.append(line)
+
+    marks = args["loss_at"]
+    lines += ["", f"Whole runs, {report['run_shape']}, {args['evaluations']} evaluations:", ""]
+    head = "| run | evals | iters | evals/iter | wall s | wall s incl. compile |"
+    head += "".join(f" loss @{n} |" for n in marks)
+    rule = "|---|---:|---:|---:|---:|---:|" + "---:|" * len(marks)
+    if torch:
+        head += " torch wall / wall |" + "".join(f" loss / torch @{n} |" for n in marks)
+        rule += "---:|" * (1 + len(marks))
+    lines += [head, rule]
+    reference = report["runs"][0] if torch else None
+    for run in report["runs"]:
+        losses = [loss_at(run["history"], n) for n in marks]
+        line = (
+            f"| {run['name']} | {run['evaluations']} | {run['iterations']} | "
+            f"{_ratio(run['evaluations'], run['iterations'])} | {run['seconds']:.1f} | "
+            f"{run['seconds_with_compile']:.1f} |"
+        )
+        line += "".join(f" {_f(x, '.4g')} |" for x in losses)
+        if torch:
+            line += f" {_ratio(reference['seconds'], run['seconds'])} |"
+            for x, n in zip(losses, marks, strict=True):
+                line += f" {_ratio(x, loss_at(reference['history'], n))} |"
+        lines.append(line)
+    lines += [
+        "",
+        "s/eval: one forward + backward pass. wall s: optimization only; for stylejax "
+        "'incl. compile' adds tracing and XLA compilation (torch has none). loss @N: total loss "
+        "at the last iterate reached within N evaluations. Ratios > 1 favour stylejax for time, "
+        "< 1 for loss.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    args.weights_path = resolve(args.weights)
+    if not args.skip_torch:
+        import torch
+
+        torch.set_num_threads(os.cpu_count())
+    report = dict(
+        machine=machine_info(argv, args.skip_torch),
+        args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        checks=[],
+        per_eval=[],
+        runs=[],
+    )
+    vgg = None if args.skip_torch else torch_vgg(args.weights_path, Config().pooling)
+
+    def log(message):
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    # 1. Time per evaluation, after checking both sides compute the same loss and gradient.
+    for size in args.sizes:
+        config = make_config(args, size)
+        problem = prepare(config)
+        shape = f"{problem.init.shape[1]}x{problem.init.shape[0]}"
+        log(f"time per evaluation at {shape}: stylejax")
+        row = dict(
+            size=size, shape=shape, jax=time_per_eval_jax(problem, args.timing_evals, args.warmup)
+        )
+        if vgg is not None:
+            time.sleep(PAUSE)
+            log(f"time per evaluation at {shape}: torch")
+            loss_fn = torch_loss(vgg, problem, config)
+            row["torch"] = time_per_eval_torch(
+                loss_fn, problem.init, args.timing_evals, args.warmup
+            )
+            report["checks"].append(
+                check_same_loss(f"{shape} init", row["torch"]["value"], row["jax"]["value"])
+            )
+            report["checks"].append(
+                check_same_grad(f"{shape} init", row["torch"].pop("grad"), row["jax"]["grad"])
+            )
+            time.sleep(PAUSE)
+        row["jax"].pop("grad")
+        report["per_eval"].append(row)
+
+    # 2. Whole runs at --run-size.
+    config = make_config(args, args.run_size)
+    problem = prepare(config)
+    report["run_shape"] = f"{problem.init.shape[1]}x{problem.init.shape[0]}"
+    weights = problem.loss_weights
+    report["problem"] = (
+        f"{Path(args.content).name} + {Path(args.style).name}; weights "
+        f"{problem.weights.path} ({problem.weights.source}); content {config.content_layer} "
+        f"x{float(weights.content[config.content_layer]):g}, style "
+        f"{', '.join(config.style_layers)} x{float(weights.style[config.style_layers[0]]):g} each; "
+        f"{config.pooling} pooling; init uniform noise, seed {config.seed}"
+    )
+    if vgg is not None:
+        log(f"whole run at {report['run_shape']}: torch LBFGS, {args.evaluations} evaluations")
+        torch_run = run_torch_lbfgs(
+            torch_loss(vgg, problem, config), problem.init, args.evaluations
+        )
+        report["runs"].append(torch_run)
+        time.sleep(PAUSE)
+    for name in args.optimizers:
+        log(f"whole run at {report['run_shape']}: stylejax {name}, {args.evaluations} evaluations")
+        run = run_stylejax(dataclasses.replace(config, optimizer=name), problem)
+        if vgg is not None:
+            report["checks"].append(
+                check_same_loss(
+                    f"{report['run_shape']} init, {name} history[0]",
+                    torch_run["history"][0]["total"],
+                    run["history"][0]["total"],
+                )
+            )
+        report["runs"].append(run)
+
+    table = markdown(report)
+    print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report | dict(markdown=table), indent=1) + "\n")
+        log(f"raw numbers written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The style-transfer objective: targets computed once, one pure total-loss function.
+
+Layer choices live in the static `Objective`; their weights are data (`LossWeights`), so
+changing a weight never recompiles, and a sweep can batch over them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from stylejax import losses
+from stylejax.vgg import VGG19, Preprocessing, check_layers
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What the loss looks at: static, hashable, one compilation per value and image shape."""
+
+    content_layers: tuple[str, ...]
+    style_layers: tuple[str, ...]
+    pooling: str
+    preprocessing: Preprocessing
+
+    def __post_init__(self):
+        check_layers(self.content_layers)
+        check_layers(self.style_layers)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+    def features(
+        self, params: dict, images: jax.Array, layers: Sequence[str] | None = None
+    ) -> dict[str, jax.Array]:
+        """VGG19 activations of (N, H, W, 3) RGB images in [0, 1]."""
+        model = VGG19(preprocessing=self.preprocessing, pooling=self.pooling)
+        return model.apply(params, images, tuple(layers or self.layers))
+
+
+class Targets(NamedTuple):
+    content: dict[str, jax.Array]  # {layer: (1, h, w, C)} features of the content image
+    style: dict[str, jax.Array]  # {layer: (C, C)} blended Grams of the style images
+
+
+class LossWeights(NamedTuple):
+    """Effective weights, already scaled for the weight set (see `stylejax.config`)."""
+
+    content: dict[str, jax.Array]  # {layer: scalar}
+    style: dict[str, jax.Array]  # {layer: scalar}
+    tv: jax.Array  # scalar
+
+
+def compute_targets(
+    objective: Objective,
+    params: dict,
+    content: jax.Array,
+    styles: Sequence[jax.Array],
+    blend: Sequence[float],
+) -> Targets:
+    """Content features and blended style Grams; each image is (H, W, 3), sizes may differ."""
+    content_features = objective.features(params, content[None], objective.content_layers)
+    grams = [
+        {
+            name: losses.gram(f)[0]
+            for name, f in objective.features(params, style[None], objective.style_layers).items()
+        }
+        for style in styles
+    ]
+    blended = {
+        name: losses.blended_gram(jnp.stack([g[name] for g in grams]), jnp.asarray(blend))
+        for name in objective.style_layers
+    }
+    return Targets(content=content_features, style=blended)
+
+
+def total_loss(
+    image: jax.Array,
+    params: dict,
+    targets: Targets,
+    weights: LossWeights,
+    objective: Objective,
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Weighted loss of one (H, W, 3) image, and its unweighted terms.
+
+    Returns:
+      (total, {"content", "style", "tv", "total"}): `content` and `style` are the unweighted
+      sums of the per-layer MSEs (the seed's definition), `total` the weighted sum.
+    """
+    features = objective.features(params, image[None])
+    content_terms = {
+        name: losses.content_loss(features[name], targets.content[name])[0]
+        for name in objective.content_layers
+    }
+    style_terms = {
+        name: losses.style_layer_loss(features[name], targets.style[name])[0]
+        for name in objective.style_layers
+    }
+    tv = losses.tv_loss(image[None])[0]
+    total = (
+        sum(weights.content[name] * term for name, term in content_terms.items())
+        + sum(weights.style[name] * term for name, term in style_terms.items())
+        + weights.tv * tv
+    )
+    terms = {
+        "content": sum(content_terms.values()),
+        "style": sum(style_terms.values()),
+        "tv": tv,
+        "total": total,
+    }
+    return total, terms

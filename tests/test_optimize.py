@@ -1,0 +1,97 @@
+"""The optimizers on a tiny problem: progress, bounds, determinism, budgets, no retracing."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from stylejax.objective import LossWeights, Objective, compute_targets
+from stylejax.optimize import OPTIMIZERS, Solver, init_carry, optimize, run_chunk
+from stylejax.vgg import TORCHVISION
+from stylejax.weights import to_params
+from tests.reference import random_oihw_layers
+
+STYLE = ("relu1_1", "relu2_1", "relu3_1")
+OBJECTIVE = Objective(("relu3_1",), STYLE, "avg", TORCHVISION)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    layers = random_oihw_layers(seed=4)
+    params = to_params({k: (w.transpose(2, 3, 1, 0), b) for k, (w, b) in layers.items()})
+    rng = np.random.default_rng(0)
+    content, style, init = rng.uniform(size=(3, 24, 24, 3)).astype(np.float32)
+    targets = compute_targets(OBJECTIVE, params, content, [style], [1.0])
+    weights = LossWeights(
+        {"relu3_1": jnp.float32(1.0)}, {k: jnp.float32(100.0) for k in STYLE}, jnp.float32(0.0)
+    )
+    return params, targets, weights, init
+
+
+def run(problem, name, evaluations=30, **kwargs):
+    params, targets, weights, init = problem
+    return optimize(
+        init,
+        params,
+        targets,
+        weights,
+        OBJECTIVE,
+        Solver(name),
+        evaluations=evaluations,
+        chunk=10,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_each_optimizer_lowers_the_loss_within_bounds_and_budget(problem, name):
+    result = run(problem, name)
+    history = result.history
+    assert history[0]["evaluations"] == 1 and history[0]["iteration"] == 0
+    assert history[-1]["total"] < 0.5 * history[0]["total"]
+    assert result.image.min() >= 0.0 and result.image.max() <= 1.0
+    assert 30 <= result.evaluations <= 30 + Solver().max_linesearch
+    assert result.iterations == len(history) - 1 == history[-1]["iteration"]
+    evals = [r["evaluations"] for r in history]
+    assert evals == sorted(evals) and result.status == "finished"
+    seconds = [r["seconds"] for r in history]
+    assert seconds == sorted(seconds)
+
+
+def test_runs_are_deterministic(problem):
+    first, second = run(problem, "lbfgsb"), run(problem, "lbfgsb")
+    np.testing.assert_array_equal(first.image, second.image)
+    assert [r["total"] for r in first.history] == [r["total"] for r in second.history]
+
+
+def test_iteration_limit_and_progress_callback(problem):
+    seen = []
+    result = run(problem, "lbfgs", evaluations=100, iterations=5, callback=seen.append)
+    assert result.iterations == 5
+    assert seen and seen[-1].iteration == 5 and seen[-1].image.shape == (24, 24, 3)
+    assert all(p.evaluations % 10 == 0 for p in seen[:-1])
+
+
+def test_changing_weights_or_budget_does_not_retrace(problem):
+    params, targets, weights, init = problem
+    run(problem, "lbfgsb", evaluations=20)
+    compiled = (init_carry._cache_size(), run_chunk._cache_size())
+    heavier = weights._replace(style={k: v * 10 for k, v in weights.style.items()})
+    optimize(
+        init * 0.5, params, targets, heavier, OBJECTIVE, Solver("lbfgsb"), evaluations=40, chunk=10
+    )
+    assert (init_carry._cache_size(), run_chunk._cache_size()) == compiled
+
+
+def test_a_nonfinite_loss_stops_and_keeps_the_last_finite_image(problem):
+    params, targets, weights, init = problem
+    poisoned = weights._replace(tv=jnp.float32(np.inf))
+    result = optimize(
+        init, params, targets, poisoned, OBJECTIVE, Solver("adam"), evaluations=20, chunk=10
+    )
+    assert result.status == "nonfinite" and result.iterations == 0
+    np.testing.assert_array_equal(result.image, init)
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        Solver("sgd")
