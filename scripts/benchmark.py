@@ -1,6 +1,6 @@
 """Benchmark stylejax against a plain-PyTorch implementation of the same algorithm.
 
-    python scripts/benchmark.py                      # ~30 min on 2 CPU cores
+    python scripts/benchmark.py                      # defaults sized for <~40 min on 2 cores
     python scripts/benchmark.py --quick              # smoke run, 64 px, 20 evaluations
     python scripts/benchmark.py --skip-torch         # stylejax only (e.g. a GPU without torch)
     python scripts/benchmark.py --json bench.json    # also write the raw numbers
@@ -10,9 +10,10 @@ with `stylejax.weights.read`, kernels transposed HWIO -> OIHW for torch), the sa
 (channel order, scale, mean, std of the file's `Preprocessing`), the same loss (content MSE at
 the content layer, Gram = F Fᵀ/(C·H·W), style = Σ MSE(G, A) over the style layers, each term
 weighted exactly by `stylejax.config.effective_weights`) and the same initial image (stylejax's
-`prepare(config).init`, the seeded uniform noise, bit for bit). Before anything is timed, the
-torch loss at that shared init is checked against stylejax's (rtol 1e-4); the script fails
-loudly when they differ, since the comparison would then be meaningless.
+`prepare(config).init`, the seeded uniform noise, bit for bit). At every size the torch loss at
+that shared init is checked against stylejax's (rtol 1e-4; the gradients too, to 1e-3 in relative
+L2 distance), and so is the first loss of every whole run; the script fails loudly when they
+differ, since the comparison would then be meaningless.
 
 What is measured:
 
@@ -59,7 +60,7 @@ from stylejax.weights import read
 
 RTOL = 1e-4  # torch vs stylejax loss at the shared init
 GRAD_RTOL = 1e-3  # relative L2 distance of the two gradients at the shared init
-PAUSE = 1.0  # seconds between phases, so one library's idle worker threads do not spin on
+PAUSE = 1.0  # seconds between phases, for one library's idle worker threads to stop spinning
 
 
 def default_images() -> tuple[Path, Path]:
@@ -357,6 +358,7 @@ def machine_info(argv: list[str], skip_torch: bool) -> dict:
         jax_device=str(jax.devices()[0]),
         jax_platform=jax.default_backend(),
         date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        load_average=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         command="python " + shlex.join(["scripts/benchmark.py", *argv]),
     )
     if not skip_torch:
@@ -378,12 +380,12 @@ def markdown(report: dict) -> str:
     m, args = report["machine"], report["args"]
     torch = not args["skip_torch"]
     lines = [
-        f"### stylejax vs PyTorch: {m['date'][:10]}",
+        f"### stylejax{' vs PyTorch' if torch else ''}: {m['date'][:10]}",
         "",
         f"- Machine: {m['processor']} ({m['machine']}), {m['cpus']} CPUs; "
         f"jax {m['jax']} on `{m['jax_device']}`"
         + (f"; torch {m['torch']} ({m['torch_threads']} threads, CPU)" if torch else ""),
-        f"- Command: `{m['command']}`",
+        f"- Command: `{m['command']}`; load average at the start {_f(m['load_average'], '.2f')}",
         f"- Problem: {report['problem']}",
     ]
     for row in report["per_eval"] if torch else []:
@@ -457,6 +459,13 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     args.weights_path = resolve(args.weights)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.25 * (os.cpu_count() or 1):
+        print(
+            f"warning: load average {load:.2f} on {os.cpu_count()} CPUs; other processes will "
+            f"distort the timings (torch's OpenMP threads suffer most)",
+            file=sys.stderr,
+        )
     if not args.skip_torch:
         import torch
 
