@@ -101,7 +101,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def make_config(args: argparse.Namespace, size: int, optimizer: str = "lbfgsb") -> Config:
+def make_config(args: argparse.Namespace, size: int, optimizer: str = "lbfgs") -> Config:
     """The stylejax run being measured: the seed's settings (Config defaults) at `size`."""
     return Config(
         content=args.content,

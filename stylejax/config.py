@@ -37,7 +37,7 @@ class Config:
     pooling: str = "avg"  # Gatys et al.'s replacement for VGG's max pooling
     init: str = "random"  # "content", "random" (seeded uniform [0, 1]) or an image path
     seed: int = 0
-    optimizer: str = "lbfgsb"  # lbfgsb | lbfgs | optax-lbfgs | adam (see BENCHMARKS.md)
+    optimizer: str = "lbfgs"  # see stylejax.optimize.OPTIMIZERS and BENCHMARKS.md
     learning_rate: float = 0.02  # Adam only
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
