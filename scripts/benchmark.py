@@ -43,7 +43,9 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,6 +93,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--skip-torch", action="store_true", help="stylejax only; torch is not imported")
     add("--quick", action="store_true", help="smoke run: 64 px, 20 evaluations")
     add("--json", help="write the raw numbers here")
+    add(
+        "--sweep",
+        action="store_true",
+        help="instead: a 5-member style-weight sweep against 5 separate runs, whole processes",
+    )
+    add("--sweep-sizes", type=int, nargs="+", default=[128, 256])
+    add("--sweep-evaluations", type=int, default=100)
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.run_size, args.evaluations = [64], 64, 20
@@ -455,9 +464,88 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+SWEEP_WEIGHTS = ("1e4", "1e5", "1e6", "1e7", "1e8")
+
+
+def timed_cli(argv: list[str], folder: Path) -> tuple[float, dict]:
+    """Wall seconds of a whole `python -m stylejax.run` process, and its JSON log."""
+    log = folder / f"log{len(list(folder.iterdir()))}.json"
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "stylejax.run", *argv, "--log", str(log), "--overwrite"],
+        check=True,
+        capture_output=True,
+        cwd=folder,
+    )
+    return time.perf_counter() - start, json.loads(log.read_text())
+
+
+def sweep_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
+    """Whole-process wall time of one 5-member sweep against 5 separate runs (compile included,
+    which the sweep pays once), and the optimization seconds per member."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for size in args.sweep_sizes:
+            common = [
+                "--content",
+                args.content,
+                "--style",
+                args.style,
+                "--size",
+                str(size),
+                "--evaluations",
+                str(args.sweep_evaluations),
+            ]
+            sweep_wall, sweep_log = timed_cli(
+                [*common, "--style-weight", *SWEEP_WEIGHTS, "--output", "sweep.png"], folder
+            )
+            singles = [
+                timed_cli([*common, "--style-weight", w, "--output", "one.png"], folder)
+                for w in SWEEP_WEIGHTS
+            ]
+            member = sweep_log["members"][0]
+            rows.append(
+                dict(
+                    size=size,
+                    shape="x".join(map(str, reversed(sweep_log["image_size"]))),
+                    sweep_wall=sweep_wall,
+                    singles_wall=sum(wall for wall, _ in singles),
+                    sweep_compile=member["compile_seconds"],
+                    sweep_per_member=member["seconds"] / len(SWEEP_WEIGHTS),
+                    single_per_member=statistics.mean(log["seconds"] for _, log in singles),
+                    single_compile=statistics.mean(log["compile_seconds"] for _, log in singles),
+                )
+            )
+    info = machine_info(argv, skip_torch=True)
+    lines = [
+        f"Sweep benchmark, {info['date']}: `{info['command']}`",
+        f"Machine: {info['processor']} ({info['cpus']} CPUs); JAX {info['jax']} on "
+        f"{info['jax_device']}.",
+        "",
+        "| size | 5-member sweep, whole process s | 5 separate runs, whole processes s | "
+        "ratio | sweep compile s | single compile s | optimization s per member: sweep | "
+        "single | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['shape']} | {r['sweep_wall']:.1f} | {r['singles_wall']:.1f} | "
+            f"{r['singles_wall'] / r['sweep_wall']:.2f} | {r['sweep_compile']:.1f} | "
+            f"{r['single_compile']:.1f} | {r['sweep_per_member']:.2f} | "
+            f"{r['single_per_member']:.2f} | {r['single_per_member'] / r['sweep_per_member']:.2f} |"
+        )
+    print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(machine=info, sweep=rows), indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.sweep:
+        sweep_benchmark(args, argv)
+        return
     args.weights_path = resolve(args.weights)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if load > 0.25 * (os.cpu_count() or 1):

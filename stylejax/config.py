@@ -37,11 +37,15 @@ class Config:
     pooling: str = "avg"  # Gatys et al.'s replacement for VGG's max pooling
     init: str = "random"  # "content", "random" (seeded uniform [0, 1]) or an image path
     seed: int = 0
+    remat: bool = False  # recompute VGG blocks in the backward pass: less memory, ~30% slower
     optimizer: str = "lbfgs"  # see stylejax.optimize.OPTIMIZERS and BENCHMARKS.md
     learning_rate: float = 0.02  # Adam only
+    max_pixels: int = 100_000_000  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
     log: str | None = None  # JSON log path
+    checkpoint_every: int | None = None  # save the optimizer state every N evaluations
+    resume: bool = False  # continue from the checkpoint next to --output
     overwrite: bool = False  # replace existing outputs
 
 

@@ -25,6 +25,7 @@ class Objective:
     style_layers: tuple[str, ...]
     pooling: str
     preprocessing: Preprocessing
+    remat: bool = False  # recompute each VGG block in the backward pass (less memory)
 
     def __post_init__(self):
         check_layers(self.content_layers)
@@ -38,7 +39,7 @@ class Objective:
         self, params: dict, images: jax.Array, layers: Sequence[str] | None = None
     ) -> dict[str, jax.Array]:
         """VGG19 activations of (N, H, W, 3) RGB images in [0, 1]."""
-        model = VGG19(preprocessing=self.preprocessing, pooling=self.pooling)
+        model = VGG19(preprocessing=self.preprocessing, pooling=self.pooling, remat=self.remat)
         return model.apply(params, images, tuple(layers or self.layers))
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
+import zipfile
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -20,8 +22,11 @@ import jax.numpy as jnp
 import jaxopt
 import numpy as np
 import optax
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding, PartitionSpec
 
 from stylejax import lbfgs
+from stylejax.atomic import atomic_write
 from stylejax.objective import LossWeights, Objective, Targets, total_loss
 
 OPTIMIZERS = ("lbfgs", "jaxopt-lbfgsb", "jaxopt-lbfgs", "optax-lbfgs", "adam")
@@ -59,14 +64,16 @@ class Carry(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """What a progress callback receives after each chunk."""
+    """What a progress callback receives after each chunk (one entry per batch member)."""
 
-    iteration: int
-    evaluations: int
+    iteration: int  # the furthest member's
+    evaluations: int  # the furthest member's
     budget: int
-    terms: dict[str, float]
+    terms: list[dict[str, float]]  # each member's latest record
     seconds: float
-    image: np.ndarray  # (H, W, 3) float32 in [0, 1]
+    images: np.ndarray  # (B, H, W, 3) float32 in [0, 1]
+    histories: list[list[dict[str, float]]]  # each member's records so far
+    carry: Carry  # the whole optimizer state, for checkpoints (`save_state`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,8 +184,7 @@ def _solver_ops(solver: Solver, fn: Callable):
     return init, step
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "solver"))
-def init_carry(image, params, targets, weights, *, objective: Objective, solver: Solver) -> Carry:
+def _init(image, params, targets, weights, objective: Objective, solver: Solver) -> Carry:
     fn = _loss_fn(params, targets, weights, objective, clamp=solver.name not in BOX_AWARE)
     init, _ = _solver_ops(solver, fn)
     state, terms, evals = init(image)
@@ -208,13 +214,55 @@ def _advance(step: Callable, carry: Carry, budget, max_iterations) -> tuple[Carr
     return new, record
 
 
-def _empty_record(carry: Carry) -> dict:
-    record = {name: jnp.float32(0) for name in TERMS}
-    return record | {
+def _step(carry, params, targets, weights, budget, max_iterations, objective, solver):
+    """One iteration of one member; a no-op once it has stopped.
+
+    The no-op is a select, not `lax.cond`: XLA:CPU runs a VGG19 step markedly slower inside
+    any nested computation (a cond branch or a loop body), and under vmap a cond is a select
+    anyway.
+    """
+    fn = _loss_fn(params, targets, weights, objective, clamp=solver.name not in BOX_AWARE)
+    _, step = _solver_ops(solver, fn)
+    advanced, record = _advance(step, carry, budget, max_iterations)
+    running = carry.status == RUNNING
+    idle = {name: jnp.float32(0) for name in TERMS}
+    idle |= {
         "iteration": carry.iteration,
         "evaluations": carry.evaluations,
         "valid": jnp.bool_(False),
     }
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(running, a, b), new, old)  # noqa: E731
+    return keep(advanced, carry), keep(record, idle)
+
+
+# Every function below works on a batch of members: a leading axis on the images, the loss
+# weights and the carry. A single run is a batch of one; a sweep is a larger batch.
+_BATCHED = (0, None, None, 0)
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "solver"))
+def init_carry(images, params, targets, weights, *, objective: Objective, solver: Solver) -> Carry:
+    init = functools.partial(_init, objective=objective, solver=solver)
+    return jax.vmap(init, in_axes=_BATCHED)(images, params, targets, weights)
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "solver"))
+def step_carry(
+    carry: Carry,
+    params,
+    targets,
+    weights,
+    budget,
+    max_iterations,
+    *,
+    objective: Objective,
+    solver: Solver,
+) -> tuple[Carry, dict]:
+    """One iteration of every member, for the host-driven loop."""
+    step = functools.partial(_step, objective=objective, solver=solver)
+    return jax.vmap(step, in_axes=(*_BATCHED, None, None))(
+        carry, params, targets, weights, budget, max_iterations
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("objective", "solver", "records"))
@@ -231,22 +279,24 @@ def run_chunk(
     solver: Solver,
     records: int,
 ):
-    """Iterates until `stop_at` evaluations (or the budget or iteration limit) on the device.
+    """Iterates on the device until every running member reaches `stop_at` evaluations.
 
-    Returns the new carry and a {field: (records,)} buffer of per-iteration values, with
-    `valid` marking the filled rows.
+    Returns the new carry and a {field: (records, batch)} buffer of per-iteration values, with
+    `valid` marking the filled entries.
     """
-    fn = _loss_fn(params, targets, weights, objective, clamp=solver.name not in BOX_AWARE)
-    _, step = _solver_ops(solver, fn)
-    empty = jax.tree.map(lambda v: jnp.zeros(records, v.dtype), _empty_record(carry))
+    step = functools.partial(_step, objective=objective, solver=solver)
+    step = jax.vmap(step, in_axes=(*_BATCHED, None, None))
+    _, first = jax.eval_shape(step, carry, params, targets, weights, budget, max_iterations)
+    empty = jax.tree.map(lambda v: jnp.zeros((records, *v.shape), v.dtype), first)
 
     def keep_going(loop):
         carry, _, row = loop
-        return (carry.status == RUNNING) & (carry.evaluations < stop_at) & (row < records)
+        behind = (carry.status == RUNNING) & (carry.evaluations < stop_at)
+        return jnp.any(behind) & (row < records)
 
     def body(loop):
         carry, buffer, row = loop
-        carry, record = _advance(step, carry, budget, max_iterations)
+        carry, record = step(carry, params, targets, weights, budget, max_iterations)
         buffer = {name: buffer[name].at[row].set(record[name]) for name in buffer}
         return carry, buffer, row + 1
 
@@ -254,42 +304,17 @@ def run_chunk(
     return carry, buffer
 
 
-@functools.partial(jax.jit, static_argnames=("objective", "solver"))
-def step_carry(
-    carry: Carry,
-    params,
-    targets,
-    weights,
-    budget,
-    max_iterations,
-    *,
-    objective: Objective,
-    solver: Solver,
-) -> tuple[Carry, dict]:
-    """One iteration for the host-driven loop; a no-op once the run has stopped.
+def _host_chunk(step, carry: Carry, steps: int | None, stop_at: int, records: int):
+    """Dispatches steps from the host until every running member reaches `stop_at`.
 
-    The no-op is a select, not `lax.cond`: XLA:CPU runs a VGG19 step markedly slower inside
-    any nested computation (a cond branch or a loop body).
-    """
-    fn = _loss_fn(params, targets, weights, objective, clamp=solver.name not in BOX_AWARE)
-    _, step = _solver_ops(solver, fn)
-    advanced, record = _advance(step, carry, budget, max_iterations)
-    running = carry.status == RUNNING
-    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(running, a, b), new, old)  # noqa: E731
-    return keep(advanced, carry), keep(record, _empty_record(carry))
-
-
-def _host_chunk(step, carry: Carry, stop_at: int, records: int, one_evaluation: bool):
-    """Dispatches steps from the host until `stop_at` evaluations.
-
-    With one evaluation per step, the number of steps is known and the host never waits on
-    the device inside a chunk; otherwise it reads the evaluation count after each step.
+    With one evaluation per step the number of `steps` is known and the host never waits on
+    the device inside a chunk; otherwise (`steps` None) it reads the evaluation counts after
+    each step.
     """
     rows = []
-    steps = stop_at - int(carry.evaluations) if one_evaluation else records
-    for _ in range(min(steps, records)):
-        if not one_evaluation and (
-            int(carry.status) != RUNNING or int(carry.evaluations) >= stop_at
+    for _ in range(min(steps or records, records)):
+        if steps is None and not bool(
+            jnp.any((carry.status == RUNNING) & (carry.evaluations < stop_at))
         ):
             break
         carry, record = step(carry)
@@ -297,12 +322,15 @@ def _host_chunk(step, carry: Carry, stop_at: int, records: int, one_evaluation: 
     return carry, jax.tree.map(lambda *v: jnp.stack(v), *rows)
 
 
-def _host_terms(terms: dict[str, jax.Array]) -> dict[str, float]:
-    return {name: float(terms[name]) for name in TERMS}
+def fetch(tree):
+    """Device arrays to NumPy on this host, gathering shards from other processes if any."""
+    if jax.process_count() > 1:
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
 
 
-def optimize(
-    image: jax.Array,
+def optimize_batch(
+    images: jax.Array,
     params: dict,
     targets: Targets,
     weights: LossWeights,
@@ -314,14 +342,19 @@ def optimize(
     chunk: int = 10,
     callback: Callable[[Progress], None] | None = None,
     loop: str | None = None,
-) -> Result:
-    """Optimizes `image` (H, W, 3) for `evaluations` function evaluations.
+    resume: tuple[list[np.ndarray], list[list[dict]]] | None = None,
+) -> list[Result]:
+    """Optimizes a batch of images (B, H, W, 3), member b under the loss weights of index b.
 
-    The host syncs every `chunk` evaluations, when `callback` (if any) gets a `Progress`.
-    Compilation is timed separately from optimization. `loop` is "device" (a `while_loop`
-    per chunk) or "host" (jitted steps dispatched from Python); None picks "host" on CPU,
-    where XLA runs a VGG19 step ~1.7x slower inside a while loop (jax-ml/jax#12868), and
-    "device" on accelerators.
+    Every leaf of `weights` has a leading axis of length B. Members run in lockstep in one
+    compiled program; one that finishes or goes non-finite stops changing while the others
+    go on. The host syncs every `chunk` evaluations, when `callback` gets a `Progress`.
+    Compilation is timed separately. `loop` is "device" (a `while_loop` per chunk) or "host"
+    (jitted steps dispatched from Python); None picks "host" on CPU, where XLA runs a VGG19
+    step ~1.7x slower inside a while loop (jax-ml/jax#12868), and "device" elsewhere.
+    Inputs may be sharded over devices along the batch axis (`stylejax.sweep`).
+    `resume` continues from a checkpoint read by `load_state`: (the carry's leaves, the
+    histories); the continued run equals an uninterrupted one.
     """
     if evaluations < 1 or chunk < 1:
         raise ValueError(f"evaluations and chunk must be >= 1, got {evaluations} and {chunk}")
@@ -330,70 +363,160 @@ def optimize(
         raise ValueError(f"loop must be 'host' or 'device', got {loop!r}")
     static = dict(objective=objective, solver=solver)
     max_iterations = jnp.int32(iterations or evaluations)
-    # Compile both steps before timing: a chunk's records are at most its evaluations.
+    budget = jnp.int32(evaluations)
     args = (params, targets, weights)
     start = time.perf_counter()
-    image = jnp.asarray(image, jnp.float32)
-    init_lowered = init_carry.lower(image, *args, **static).compile()
-    shapes = jax.eval_shape(functools.partial(init_carry, **static), image, *args)
-    budget = jnp.int32(evaluations)
+    init_compiled = init_carry.lower(images, *args, **static).compile()
+    shapes = jax.eval_shape(functools.partial(init_carry, **static), images, *args)
+    # Every carry leaf has the batch axis first: shard it like the images (if they are).
+    place = _like_batch(images)
+    shapes = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=place(a)), shapes
+    )
     if loop == "device":
         chunk_compiled = run_chunk.lower(
             shapes, *args, jnp.int32(0), budget, max_iterations, **static, records=chunk
         ).compile()
 
-        def advance(carry, stop_at):
+        def advance(carry, stop_at, last_evals):
             return chunk_compiled(carry, *args, jnp.int32(stop_at), budget, max_iterations)
     else:
         step_compiled = step_carry.lower(shapes, *args, budget, max_iterations, **static).compile()
         one_evaluation = solver.name in ONE_EVALUATION_PER_STEP
 
-        def advance(carry, stop_at):
+        def advance(carry, stop_at, last_evals):
             step = lambda c: step_compiled(c, *args, budget, max_iterations)  # noqa: E731
-            return _host_chunk(step, carry, stop_at, chunk, one_evaluation)
+            steps = stop_at - last_evals if one_evaluation else None
+            return _host_chunk(step, carry, steps, stop_at, chunk)
 
     compile_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
-    carry = init_lowered(image, *args)
-    history = [
-        dict(
-            iteration=0, evaluations=int(carry.evaluations), seconds=0.0, **_host_terms(carry.terms)
-        )
-    ]
-    while int(carry.status) == RUNNING:
-        last_evals, last_time = int(carry.evaluations), time.perf_counter() - start
+    carry = jax.tree.map(lambda a: jax.device_put(a, place(a)), init_compiled(images, *args))
+    if resume is None:
+        first = fetch((carry.evaluations, carry.terms))
+        histories = [
+            [
+                dict(
+                    iteration=0,
+                    evaluations=int(first[0][b]),
+                    seconds=0.0,
+                    **{name: float(first[1][name][b]) for name in TERMS},
+                )
+            ]
+            for b in range(len(first[0]))
+        ]
+    else:
+        carry = _restore(resume[0], carry)
+        # A member that had finished its old budget goes on if this budget is larger.
+        more = (carry.status == FINISHED) & (carry.evaluations < budget)
+        more &= carry.iteration < max_iterations
+        carry = carry._replace(status=jnp.where(more, RUNNING, carry.status).astype(jnp.int32))
+        histories = [list(h) for h in resume[1]]
+    while bool(jnp.any(carry.status == RUNNING)):
+        running = carry.status == RUNNING
+        last_evals = int(jnp.min(jnp.where(running, carry.evaluations, evaluations)))
+        last_time = time.perf_counter() - start
         stop_at = min((last_evals // chunk + 1) * chunk, evaluations)
-        carry, buffer = advance(carry, stop_at)
-        buffer = jax.device_get(buffer)
+        carry, buffer = advance(carry, stop_at, last_evals)
+        buffer = fetch(buffer)
         now = time.perf_counter() - start
-        history += _records(buffer, last_evals, last_time, now)
+        for b, history in enumerate(histories):
+            member = {name: values[:, b] for name, values in buffer.items()}
+            history += _records(member, history[-1]["evaluations"], last_time, now)
         if callback is not None:
             callback(
                 Progress(
-                    iteration=int(carry.iteration),
-                    evaluations=int(carry.evaluations),
+                    iteration=int(jnp.max(carry.iteration)),
+                    evaluations=int(jnp.max(carry.evaluations)),
                     budget=evaluations,
-                    terms=_host_terms(carry.terms),
+                    terms=[h[-1] for h in histories],
                     seconds=now,
-                    image=np.asarray(carry.image),
+                    images=fetch(carry.image),
+                    histories=histories,
+                    carry=carry,
                 )
             )
     seconds = time.perf_counter() - start
-    return Result(
-        image=np.asarray(jnp.clip(carry.image, 0.0, 1.0)),
-        history=history,
-        evaluations=int(carry.evaluations),
-        iterations=int(carry.iteration),
-        compile_seconds=compile_seconds,
-        seconds=seconds,
-        status="nonfinite" if int(carry.status) == NONFINITE else "finished",
-    )
+    final = fetch(carry)
+    return [
+        Result(
+            image=np.clip(final.image[b], 0.0, 1.0),
+            history=history,
+            evaluations=int(final.evaluations[b]),
+            iterations=int(final.iteration[b]),
+            compile_seconds=compile_seconds,
+            seconds=seconds,
+            status="nonfinite" if final.status[b] == NONFINITE else "finished",
+        )
+        for b, history in enumerate(histories)
+    ]
+
+
+def optimize(
+    image: jax.Array,
+    params: dict,
+    targets: Targets,
+    weights: LossWeights,
+    objective: Objective,
+    solver: Solver,
+    **kwargs,
+) -> Result:
+    """Optimizes one image (H, W, 3): `optimize_batch` on a batch of one."""
+    batch = jax.tree.map(lambda w: jnp.asarray(w)[None], weights)
+    image = jnp.asarray(image, jnp.float32)[None]
+    return optimize_batch(image, params, targets, batch, objective, solver, **kwargs)[0]
+
+
+def save_state(path, carry: Carry, histories: list[list[dict]], fingerprint: str) -> None:
+    """Writes a checkpoint (every array of the optimizer state, the histories) atomically."""
+    leaves = jax.tree.leaves(fetch(carry))
+    meta = json.dumps({"fingerprint": fingerprint, "histories": histories})
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, meta=np.asarray(meta), **{f"leaf{i}": leaf for i, leaf in enumerate(leaves)})
+
+
+def load_state(path, fingerprint: str) -> tuple[list[np.ndarray], list[list[dict]]]:
+    """Reads a checkpoint: (the carry's leaves, the histories), for `optimize_batch(resume=)`.
+
+    Raises ValueError if it is unreadable or was written for a run with other settings."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            leaves = [data[f"leaf{i}"] for i in range(len(data.files) - 1)]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable stylejax checkpoint ({e})") from None
+    if meta.get("fingerprint") != fingerprint:
+        raise ValueError(f"{path}: the checkpoint belongs to a run with other settings")
+    return leaves, meta["histories"]
+
+
+def _like_batch(images: jax.Array) -> Callable:
+    """leaf -> the sharding a batched leaf should have: split along the batch axis like
+    `images` when they are split over a mesh, else wherever the images are."""
+    sharding = getattr(images, "sharding", None)
+    if isinstance(sharding, NamedSharding):
+        return lambda leaf: NamedSharding(
+            sharding.mesh, PartitionSpec(sharding.spec[0] if sharding.spec else None)
+        )
+    return lambda leaf: sharding
+
+
+def _restore(leaves: list[np.ndarray], like: Carry) -> Carry:
+    """Checkpointed leaves placed like `like`'s (same shapes, dtypes and shardings)."""
+    reference = jax.tree.leaves(like)
+    if [np.shape(a) for a in leaves] != [r.shape for r in reference]:
+        raise ValueError("the checkpoint's arrays do not fit this run")
+    placed = [
+        jax.make_array_from_callback(r.shape, r.sharding, lambda i, a=a, r=r: a[i].astype(r.dtype))
+        for a, r in zip(leaves, reference, strict=True)
+    ]
+    return jax.tree.unflatten(jax.tree.structure(like), placed)
 
 
 def _records(buffer: dict, last_evals: int, last_time: float, now: float) -> list[dict]:
-    """Per-iteration records of a chunk. Wall time inside a chunk is interpolated by evaluations
-    (the host does not sync per iteration)."""
+    """Per-iteration records of one member for a chunk. Wall time inside a chunk is
+    interpolated by evaluations (the host does not sync per iteration)."""
     rows = []
     valid = np.flatnonzero(buffer["valid"])
     if not len(valid):

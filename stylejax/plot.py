@@ -265,3 +265,38 @@ def animated_gif(
             disposal=1,
             optimize=False,
         )
+
+
+def contact_sheet(
+    grid: Sequence[Sequence[np.ndarray]],
+    path: str | os.PathLike,
+    *,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    title: str = "",
+) -> None:
+    """Writes a labelled grid of (H, W, 3) float images in [0, 1], rows x columns."""
+    height, width = np.asarray(grid[0][0]).shape[:2]
+    font, small = ImageFont.load_default(size=16), ImageFont.load_default(size=13)
+    gap, left = 6, max(80, max(int(_text_size(small, t)[0]) for t in row_labels) + 16)
+    top = 30 + (24 if title else 0)
+    columns = max(len(row) for row in grid)
+    sheet = Image.new(
+        "RGB",
+        (left + columns * (width + gap), top + len(grid) * (height + gap)),
+        "white",
+    )
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((left, 6), title, fill=INK, font=font)
+    for c, text in enumerate(column_labels):
+        draw.text(
+            (left + c * (width + gap) + width / 2, top - 8), text, fill=INK, font=small, anchor="ms"
+        )
+    for r, row in enumerate(grid):
+        y = top + r * (height + gap)
+        draw.text((left - 8, y + height / 2), row_labels[r], fill=INK, font=small, anchor="rm")
+        for c, image in enumerate(row):
+            sheet.paste(_to_image(np.asarray(image)), (left + c * (width + gap), y))
+    with atomic_write(path) as tmp:
+        sheet.save(tmp, format="PNG")

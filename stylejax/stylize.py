@@ -1,4 +1,4 @@
-"""Stylizing one image: load inputs, compute targets once, optimize."""
+"""Stylizing an image: load inputs, compute targets once, optimize."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def check(config: Config) -> None:
         raise ValueError("--style-scale must be greater than 0")
     if config.iterations is not None and config.iterations < 1:
         raise ValueError(f"--iterations must be at least 1, got {config.iterations}")
+    if config.checkpoint_every is not None and config.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every must be at least 1, got {config.checkpoint_every}")
     if config.save_every is not None and not 1 <= config.save_every <= config.evaluations:
         raise ValueError(
             f"--save-every must be between 1 and the evaluation budget ({config.evaluations}), "
@@ -65,21 +67,30 @@ def check(config: Config) -> None:
         raise ValueError(f"--pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
 
 
-def prepare(config: Config) -> Problem:
-    """Loads images and weights and computes the targets."""
+def load_inputs(config: Config) -> tuple[np.ndarray, list[np.ndarray], Weights]:
+    """The content image at --size, the style images at their scale, and the weights."""
     check(config)
-    content = images.load(config.content or samples.CONTENT, config.size)
+    content = images.load(
+        config.content or samples.CONTENT, config.size, max_pixels=config.max_pixels
+    )
     height, width = content.shape[:2]
     style_size = max(1, round(max(height, width) * config.style_scale))
     # As in the seed, style images are used at the content image's scale (--style-scale 1).
-    styles = [images.load(path, style_size) for path in config.style or (samples.STYLE,)]
-    weights = load_weights(config.weights)
-    objective = Objective(
-        content_layers=(config.content_layer,),
-        style_layers=tuple(config.style_layers),
-        pooling=config.pooling,
-        preprocessing=weights.preprocessing,
-    )
+    styles = [
+        images.load(path, style_size, max_pixels=config.max_pixels)
+        for path in config.style or (samples.STYLE,)
+    ]
+    return content, styles, load_weights(config.weights)
+
+
+def targets_for(
+    objective: Objective,
+    config: Config,
+    content: np.ndarray,
+    styles: list[np.ndarray],
+    weights: Weights,
+) -> Targets:
+    """Checks the images are large enough for the objective's layers; computes the targets."""
     minimum = 2 ** pooling_count(deepest(objective.layers))
     for name, array in [("content image", content)] + [("style image", s) for s in styles]:
         if min(array.shape[:2]) < minimum:
@@ -89,8 +100,20 @@ def prepare(config: Config) -> Problem:
                 f"raise --size or --style-scale"
             )
     blend = config.style_blend or (1.0,) * len(styles)
-    targets = compute_targets(
+    return compute_targets(
         objective, weights.params, jnp.asarray(content), [jnp.asarray(s) for s in styles], blend
+    )
+
+
+def prepare(config: Config) -> Problem:
+    """Loads images and weights and computes the targets."""
+    content, styles, weights = load_inputs(config)
+    objective = Objective(
+        content_layers=(config.content_layer,),
+        style_layers=tuple(config.style_layers),
+        pooling=config.pooling,
+        preprocessing=weights.preprocessing,
+        remat=config.remat,
     )
     return Problem(
         content=content,
@@ -98,7 +121,7 @@ def prepare(config: Config) -> Problem:
         init=initial_image(config, content),
         weights=weights,
         objective=objective,
-        targets=targets,
+        targets=targets_for(objective, config, content, styles, weights),
         loss_weights=effective_weights(config, weights.source),
     )
 
@@ -114,7 +137,8 @@ def initial_image(config: Config, content: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"--init must be 'content', 'random' or an image path; {config.init!r} is none of those"
         )
-    return images.resize_to(images.load(config.init), *content.shape[:2])
+    start = images.load(config.init, max_pixels=config.max_pixels)
+    return images.resize_to(start, *content.shape[:2])
 
 
 def stylize(

@@ -29,17 +29,14 @@ CONV_LAYERS: tuple[str, ...] = tuple(
 )
 
 
-def _forward_order() -> tuple[str, ...]:
-    names = []
-    for b, widths in enumerate(BLOCK_WIDTHS, 1):
-        for i in range(1, len(widths) + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return tuple(names)
-
-
+# Each block's named activations, in forward order.
+BLOCKS: tuple[tuple[str, ...], ...] = tuple(
+    tuple(n for i in range(1, len(widths) + 1) for n in (f"conv{b}_{i}", f"relu{b}_{i}"))
+    + (f"pool{b}",)
+    for b, widths in enumerate(BLOCK_WIDTHS, 1)
+)
 # Every named activation, in forward order.
-LAYERS: tuple[str, ...] = _forward_order()
+LAYERS: tuple[str, ...] = tuple(name for block in BLOCKS for name in block)
 _DEPTH = {name: i for i, name in enumerate(LAYERS)}
 
 # (kernel HWIO, bias) shape of each conv layer.
@@ -128,12 +125,15 @@ class Normalize(nn.Module):
 class VGG19(nn.Module):
     """VGG19 `features`, returning the requested named activations.
 
-    Only the layers up to the deepest requested one are computed.
+    Only the layers up to the deepest requested one are computed. With `remat`, each block's
+    inner activations are recomputed in the backward pass instead of stored (`jax.checkpoint`
+    per block): less memory for large images or sweeps, about one more forward pass of time.
     """
 
     preprocessing: Preprocessing
     # Deviation from VGG: Gatys et al. replace max pooling by average pooling for nicer gradients.
     pooling: str = "avg"
+    remat: bool = False
 
     @nn.compact
     def __call__(self, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
@@ -141,18 +141,33 @@ class VGG19(nn.Module):
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         layers = check_layers(layers)
-        last = deepest(layers)
-        pool = nn.avg_pool if self.pooling == "avg" else nn.max_pool
+        last = _DEPTH[deepest(layers)]
         x = Normalize(self.preprocessing)(images)
         out = {}
-        for name in LAYERS[: _DEPTH[last] + 1]:
-            if name.startswith("conv"):
-                features = PARAM_SHAPES[name][1][0]
-                x = nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)), name=name)(x)
-            elif name.startswith("relu"):
-                x = nn.relu(x)
-            else:
-                x = pool(x, (2, 2), strides=(2, 2))
-            if name in layers:
-                out[name] = x
+        block = nn.remat(_block, static_argnums=(2, 3)) if self.remat else _block
+        for names in BLOCKS:
+            names = tuple(n for n in names if _DEPTH[n] <= last)
+            if not names:
+                break
+            x, found = block(self, x, names, layers)
+            out |= found
         return out
+
+
+def _block(module: VGG19, x: jax.Array, names: tuple[str, ...], wanted: tuple[str, ...]):
+    """Runs one block's `names` in order (convs created in `module`'s scope, so parameters
+    keep flat names); returns the output and the `wanted` activations."""
+    pool = nn.avg_pool if module.pooling == "avg" else nn.max_pool
+    found = {}
+    for name in names:
+        if name.startswith("conv"):
+            features = PARAM_SHAPES[name][1][0]
+            conv = nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)), name=name, parent=module)
+            x = conv(x)
+        elif name.startswith("relu"):
+            x = nn.relu(x)
+        else:
+            x = pool(x, (2, 2), strides=(2, 2))
+        if name in wanted:
+            found[name] = x
+    return x, found

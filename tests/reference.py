@@ -17,6 +17,14 @@ def random_oihw_layers(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return layers
 
 
+def random_params(seed: int) -> dict:
+    """The same random VGG19 as Flax params (HWIO kernels)."""
+    from stylejax.weights import to_params
+
+    layers = random_oihw_layers(seed)
+    return to_params({k: (w.transpose(2, 3, 1, 0), b) for k, (w, b) in layers.items()})
+
+
 def torchvision_state_dict(layers):
     """The torchvision VGG19 key layout, with a (small) classifier head that must be skipped."""
     torch = pytest.importorskip("torch")

@@ -52,7 +52,7 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys):
         assert log["weights"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert log["weights"]["source"] == "caffe"
     assert log["effective_weights"]["style"]["relu1_1"] == pytest.approx(1e6 * 2e-5)
-    assert "scale factor" in log["effective_weights"]["note"]
+    assert "scale factor" in log["weights_note"]
     assert log["compile_seconds"] > 0 and log["seconds"] > 0
     records = log["records"]
     assert all(set(r) == RECORD_KEYS for r in records)
@@ -60,7 +60,50 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys):
     assert records[0]["seconds"] == 0.0
     assert [r["iteration"] for r in records] == list(range(len(records)))
     assert records[-1]["evaluations"] >= 20 and records[-1]["total"] < records[0]["total"]
-    assert "evaluations in" in capsys.readouterr().err
+    assert "evaluations each in" in capsys.readouterr().err
+
+
+@pytest.mark.network
+def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path):
+    out = tmp_path / "sweep.png"
+    argv = [
+        "--size",
+        "32",
+        "--evaluations",
+        "6",
+        "--save-every",
+        "3",
+        "--output",
+        str(out),
+        "--style-weight",
+        "1e5",
+        "1e7",
+        "--content-layer",
+        "relu2_1",
+        "relu3_1",
+        "--log",
+        str(tmp_path / "sweep.json"),
+    ]
+    assert run.main(argv) == 0
+    labels = [
+        f"style_weight={w}_content_layer={layer}"
+        for w in ("100000", "1e+07")
+        for layer in ("relu2_1", "relu3_1")
+    ]
+    for name in labels:
+        assert opened(tmp_path / f"sweep_{name}.png")[0][0] == 32
+        assert opened(tmp_path / f"sweep_{name}.gif")[1] == 2
+        assert len(list((tmp_path / f"sweep_{name}_frames").iterdir())) == 2
+    (width, height), _ = opened(tmp_path / "sweep_grid.png")
+    assert width > 2 * 32 and height > 2 * 21
+    log = json.loads((tmp_path / "sweep.json").read_text())
+    assert log["sweep"] == {"style_weight": [1e5, 1e7], "content_layer": ["relu2_1", "relu3_1"]}
+    assert [m["label"] for m in log["members"]] == labels
+    first = log["members"][0]
+    assert first["effective_weights"]["content"] == {"relu2_1": 1.0, "relu3_1": 0.0}
+    assert all(set(r) == RECORD_KEYS for m in log["members"] for r in m["records"])
+    # A heavier style weight ends at a lower unweighted style loss.
+    assert log["members"][2]["records"][-1]["style"] < first["records"][-1]["style"]
 
 
 def test_seed_preset_is_the_reference_algorithm():
@@ -90,6 +133,8 @@ def test_cli_defaults_come_from_the_config():
         (["--content", "/nonexistent/photo.jpg"], "no such file"),
         (["--init", "sideways"], "--init must be 'content', 'random' or an image path"),
         (["--output", "out.bmpx"], "--output must end in .png or .jpg"),
+        (["--seed", "1", "2", "--optimizer", "jaxopt-lbfgsb"], "one evaluation per step"),
+        (["--size", "100000"], "GiB per run"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, message):

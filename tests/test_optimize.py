@@ -7,8 +7,7 @@ import pytest
 from stylejax.objective import LossWeights, Objective, compute_targets
 from stylejax.optimize import OPTIMIZERS, Solver, init_carry, optimize, run_chunk, step_carry
 from stylejax.vgg import TORCHVISION
-from stylejax.weights import to_params
-from tests.reference import random_oihw_layers
+from tests.reference import random_params
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1")
 OBJECTIVE = Objective(("relu3_1",), STYLE, "avg", TORCHVISION)
@@ -16,8 +15,7 @@ OBJECTIVE = Objective(("relu3_1",), STYLE, "avg", TORCHVISION)
 
 @pytest.fixture(scope="module")
 def problem():
-    layers = random_oihw_layers(seed=4)
-    params = to_params({k: (w.transpose(2, 3, 1, 0), b) for k, (w, b) in layers.items()})
+    params = random_params(seed=4)
     rng = np.random.default_rng(0)
     content, style, init = rng.uniform(size=(3, 24, 24, 3)).astype(np.float32)
     targets = compute_targets(OBJECTIVE, params, content, [style], [1.0])
@@ -85,7 +83,7 @@ def test_iteration_limit_and_progress_callback(problem):
     seen = []
     result = run(problem, "jaxopt-lbfgs", evaluations=100, iterations=5, callback=seen.append)
     assert result.iterations == 5
-    assert seen and seen[-1].iteration == 5 and seen[-1].image.shape == (24, 24, 3)
+    assert seen and seen[-1].iteration == 5 and seen[-1].images.shape == (1, 24, 24, 3)
     assert all(p.evaluations % 10 == 0 for p in seen[:-1])
 
 

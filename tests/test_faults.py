@@ -1,0 +1,85 @@
+"""Faults lose nothing: checkpoints resume exactly, signals keep the latest image and log."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stylejax import run
+
+pytestmark = pytest.mark.network  # these runs use the real default weights
+
+
+def pixels(path):
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    common = ["--size", "32", "--seed", "3"]
+    assert run.main([*common, "--evaluations", "20", "--output", "a.png", "--log", "a.json"]) == 0
+    # The same run, stopped at 10 evaluations with a checkpoint, then resumed to 20.
+    first = [*common, "--output", "b.png", "--log", "b.json", "--checkpoint-every", "10"]
+    assert run.main([*first, "--evaluations", "10"]) == 0
+    assert (tmp_path / "b.ckpt.npz").exists()
+    assert run.main([*first, "--evaluations", "20", "--resume"]) == 0
+
+    np.testing.assert_array_equal(pixels("a.png"), pixels("b.png"))
+    a, b = (json.loads((tmp_path / f"{n}.json").read_text())["records"] for n in "ab")
+    assert [r["evaluations"] for r in b] == [r["evaluations"] for r in a]
+    assert [r["total"] for r in b] == [r["total"] for r in a]
+
+
+def test_resume_refuses_other_settings_or_a_missing_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run.main(["--size", "32", "--evaluations", "10", "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+    assert run.main(["--size", "32", "--evaluations", "10", "--checkpoint-every", "10"]) == 0
+    assert run.main(["--size", "32", "--evaluations", "20", "--resume", "--seed", "9"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_the_latest_image_and_log(tmp_path, sig, code):
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stylejax.run",
+            "--size",
+            "48",
+            "--evaluations",
+            "5000",
+            "--save-every",
+            "5",
+            "--log",
+            "log.json",
+            "--checkpoint-every",
+            "5",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    frames = tmp_path / "stylized_frames"
+    deadline = time.monotonic() + 240
+    while not (frames.exists() and len(os.listdir(frames)) >= 2):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.2)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert "Traceback" not in err and "interrupted; latest image(s) saved" in err
+    assert pixels(tmp_path / "stylized.png").shape[1] == 48
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert log["status"] == "interrupted" and len(log["records"]) >= 10
+    assert (tmp_path / "stylized.ckpt.npz").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
