@@ -83,3 +83,41 @@ def test_a_signal_saves_the_latest_image_and_log(tmp_path, sig, code):
     assert log["status"] == "interrupted" and len(log["records"]) >= 10
     assert (tmp_path / "stylized.ckpt.npz").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_concurrent_runs_into_one_folder_do_not_corrupt_each_other(tmp_path):
+    """Two runs writing the same outputs at once: each file ends whole (one run's or the
+    other's), and no temporary file is left behind."""
+    argv = [
+        sys.executable,
+        "-m",
+        "stylejax.run",
+        "--size",
+        "32",
+        "--evaluations",
+        "10",
+        "--save-every",
+        "5",
+        "--log",
+        "log.json",
+        "--overwrite",
+    ]
+    runs = [
+        subprocess.Popen(
+            [*argv, "--seed", str(seed)],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
+    for process in runs:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    assert pixels(tmp_path / "stylized.png").shape[1] == 32
+    assert json.loads((tmp_path / "log.json").read_text())["status"] == "finished"
+    with Image.open(tmp_path / "stylized.gif") as gif:
+        assert gif.n_frames >= 1
+    leftovers = [p.name for p in tmp_path.rglob("*") if p.name.startswith(".")]
+    assert leftovers == []
