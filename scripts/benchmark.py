@@ -489,9 +489,9 @@ def sweep_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
         for size in args.sweep_sizes:
             common = [
                 "--content",
-                args.content,
+                str(Path(args.content).resolve()),
                 "--style",
-                args.style,
+                str(Path(args.style).resolve()),
                 "--size",
                 str(size),
                 "--evaluations",

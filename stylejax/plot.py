@@ -281,14 +281,15 @@ def contact_sheet(
     gap, left = 6, max(80, max(int(_text_size(small, t)[0]) for t in row_labels) + 16)
     top = 30 + (24 if title else 0)
     columns = max(len(row) for row in grid)
+    title_width = int(_text_size(font, title)[0]) + 16 if title else 0
     sheet = Image.new(
         "RGB",
-        (left + columns * (width + gap), top + len(grid) * (height + gap)),
+        (max(left + columns * (width + gap), title_width), top + len(grid) * (height + gap)),
         "white",
     )
     draw = ImageDraw.Draw(sheet)
     if title:
-        draw.text((left, 6), title, fill=INK, font=font)
+        draw.text((8, 6), title, fill=INK, font=font)
     for c, text in enumerate(column_labels):
         draw.text(
             (left + c * (width + gap) + width / 2, top - 8), text, fill=INK, font=small, anchor="ms"

@@ -325,21 +325,22 @@ def write_log(
 
 
 def write_grid(path: Path, axes: dict, results: list[Result], title: str) -> None:
-    """Contact sheet: the last swept flag across, the others down (as in the study's grids)."""
+    """Contact sheet: the last swept flag across, the others down (as in the study's grids).
+    Cells are labelled by value; the title names the flags."""
     names = list(axes)
     columns = axes[names[-1]]
     rows = [results[i : i + len(columns)] for i in range(0, len(results), len(columns))]
-    fmt = lambda n, v: f"{n}={v:g}" if isinstance(v, float) else f"{n}={v}"  # noqa: E731
+    fmt = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
     row_labels = [
-        ", ".join(fmt(n, v) for n, v in zip(names[:-1], values, strict=True)) or ""
-        for values in itertools.product(*(axes[n] for n in names[:-1]))
+        ", ".join(map(fmt, values)) for values in itertools.product(*(axes[n] for n in names[:-1]))
     ]
+    layout = f"across: {names[-1]}" + (f"; down: {', '.join(names[:-1])}" if names[:-1] else "")
     plot.contact_sheet(
         [[r.image for r in row] for row in rows],
         path,
         row_labels=row_labels,
-        column_labels=[fmt(names[-1], v) for v in columns],
-        title=title,
+        column_labels=[fmt(v) for v in columns],
+        title=f"{title} ({layout})",
     )
 
 
@@ -409,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
             [p for o in outputs for p in o.paths()] + extra, config.overwrite or config.resume
         )
         check_memory(config, tuple(c.content_layer for c in configs) + config.style_layers)
+        for folder in {Path(config.output).parent} | (
+            {Path(config.log).parent} if config.log else set()
+        ):
+            folder.mkdir(parents=True, exist_ok=True)  # fail now, not after the run
         configs, problem = prepare_sweep(config, axes)
     except (ValueError, OSError, RuntimeError) as e:
         print(f"stylejax: error: {e}", file=sys.stderr)
@@ -442,6 +447,25 @@ def main(argv: list[str] | None = None) -> int:
     print(file=sys.stderr)
     if jax.process_index() != 0:
         return 0
+    try:
+        write_outputs(config, axes, configs, problem, outputs, reporter, results, grid)
+    except (ValueError, OSError) as e:
+        print(f"stylejax: error: {e}", file=sys.stderr)
+        return 1
+    first = results[0]
+    written = [str(p) for p in outputs[0].paths()] + [str(p) for p in extra]
+    print(
+        f"stylejax: {len(results)} run(s), {first.evaluations} evaluations each in "
+        f"{first.seconds:.1f}s (+{first.compile_seconds:.1f}s compile, "
+        f"{time.perf_counter() - started:.0f}s total); wrote {', '.join(written)}"
+        + (f" and {len(outputs) - 1} more members' files" if len(outputs) > 1 else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def write_outputs(config, axes, configs, problem, outputs, reporter, results, grid) -> None:
+    """Images, loss curves, GIFs, the contact sheet and the log of a finished run."""
     source = problem.weights.source
     for o, result, member in zip(outputs, results, configs, strict=True):
         images.save(result.image, o.image)
@@ -466,16 +490,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     if config.log:
         write_log(Path(config.log), config, axes, configs, problem, results)
-    first = results[0]
-    written = [str(p) for p in outputs[0].paths()] + [str(p) for p in extra]
-    print(
-        f"stylejax: {len(results)} run(s), {first.evaluations} evaluations each in "
-        f"{first.seconds:.1f}s (+{first.compile_seconds:.1f}s compile, "
-        f"{time.perf_counter() - started:.0f}s total); wrote {', '.join(written)}"
-        + (f" and {len(outputs) - 1} more members' files" if len(outputs) > 1 else ""),
-        file=sys.stderr,
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys):
 
 @pytest.mark.network
 def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path):
-    out = tmp_path / "sweep.png"
+    out = tmp_path / "sweep.png"  # its log goes into a folder that does not exist yet
     argv = [
         "--size",
         "32",
@@ -82,7 +82,7 @@ def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path):
         "relu2_1",
         "relu3_1",
         "--log",
-        str(tmp_path / "sweep.json"),
+        str(tmp_path / "logs" / "sweep.json"),
     ]
     assert run.main(argv) == 0
     labels = [
@@ -96,7 +96,7 @@ def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path):
         assert len(list((tmp_path / f"sweep_{name}_frames").iterdir())) == 2
     (width, height), _ = opened(tmp_path / "sweep_grid.png")
     assert width > 2 * 32 and height > 2 * 21
-    log = json.loads((tmp_path / "sweep.json").read_text())
+    log = json.loads((tmp_path / "logs" / "sweep.json").read_text())
     assert log["sweep"] == {"style_weight": [1e5, 1e7], "content_layer": ["relu2_1", "relu3_1"]}
     assert [m["label"] for m in log["members"]] == labels
     first = log["members"][0]
