@@ -37,7 +37,7 @@ class Config:
     pooling: str = "avg"  # Gatys et al.'s replacement for VGG's max pooling
     init: str = "random"  # "content", "random" (seeded uniform [0, 1]) or an image path
     seed: int = 0
-    remat: bool = False  # recompute VGG blocks in the backward pass: less memory, ~30% slower
+    remat: bool = False  # recompute VGG blocks in the backward pass: less memory, more time
     optimizer: str = "lbfgs"  # see stylejax.optimize.OPTIMIZERS and BENCHMARKS.md
     learning_rate: float = 0.02  # Adam only
     max_pixels: int = 100_000_000  # refuse larger input images before decoding them

@@ -152,10 +152,6 @@ def parse(argv: list[str] | None) -> tuple[Config, dict[str, tuple]]:
     return (preset(name, **args) if name else Config(**args)), axes
 
 
-def config_from_args(argv: list[str] | None) -> Config:
-    return parse(argv)[0]
-
-
 @dataclasses.dataclass(frozen=True)
 class Outputs:
     """Where one member's files go."""

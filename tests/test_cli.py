@@ -114,12 +114,12 @@ def test_seed_preset_is_the_reference_algorithm():
     assert config.pooling == "avg" and config.init == "random"
     assert config.evaluations == 600 and config.save_every == 10
     # Flags still override a preset.
-    assert run.config_from_args(["--preset", "seed", "--size", "128"]).size == 128
-    assert run.config_from_args(["--preset", "seed"]) == config
+    assert run.parse(["--preset", "seed", "--size", "128"])[0].size == 128
+    assert run.parse(["--preset", "seed"]) == (config, {})
 
 
 def test_cli_defaults_come_from_the_config():
-    assert run.config_from_args([]) == Config()
+    assert run.parse([]) == (Config(), {})
 
 
 @pytest.mark.parametrize(
