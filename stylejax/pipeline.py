@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from stylejax import checkpoint, colors, images, pyramid
+from stylejax import checkpoint, colors, images, pyramid, samples
 from stylejax.config import Config, ConfigError
+from stylejax.features import load_weights
 from stylejax.objective import LossInputs, LossWeights, Objective, Targets, compute_targets
 from stylejax.optimize import Carry, Progress, Result, optimize_batch
 from stylejax.solvers import Solver
@@ -136,6 +137,22 @@ def prepare(
         loss_weights=batched_weights(configs, objective.content_layers, weights.source),
         scales=scales,
         fingerprint=checkpoint.fingerprint(config, axes, weights.sha256),
+    )
+
+
+def from_config(
+    config: Config, axes: dict[str, tuple] | None = None, weights: Weights | None = None
+) -> Plan:
+    """`prepare` with the images the config names (the bundled samples by default), decoded
+    with the guarded loader, and its weights (or `weights`)."""
+    decode = lambda path: images.decode(path, max_pixels=config.max_pixels)  # noqa: E731
+    return prepare(
+        config,
+        axes,
+        content=decode(config.content or samples.CONTENT),
+        styles=[decode(path) for path in config.style or (samples.STYLE,)],
+        init=None if config.init in ("content", "random") else decode(config.init),
+        weights=weights or load_weights(config.weights),
     )
 
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import jax
 
-from stylejax import cli, compile_cache, images, log, pipeline, samples
+from stylejax import cli, compile_cache, images, log, pipeline
 from stylejax.config import Config, ConfigError
-from stylejax.features import load_weights
 from stylejax.outputs import (
     Outputs,
     check_free,
@@ -67,15 +66,7 @@ def plan_run(config: Config, axes: dict) -> tuple[pipeline.Plan, list[Outputs], 
     extra = [grid_path(config.output)] if axes else []
     extra += [Path(p) for p in (config.log, config.tensorboard) if p]
     check_free([p for o in outputs for p in o.paths()] + extra, config.overwrite or config.resume)
-    decode = lambda path: images.decode(path, max_pixels=config.max_pixels)  # noqa: E731
-    plan = pipeline.prepare(
-        config,
-        axes,
-        content=decode(config.content or samples.CONTENT),
-        styles=[decode(path) for path in config.style or (samples.STYLE,)],
-        init=None if config.init in ("content", "random") else decode(config.init),
-        weights=load_weights(config.weights),
-    )
+    plan = pipeline.from_config(config, axes)
     pipeline.check_resume(plan)
     folders = {Path(config.output).parent} | ({Path(config.log).parent} if config.log else set())
     if jax.process_index() == 0:
