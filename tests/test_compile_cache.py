@@ -49,8 +49,8 @@ def _compile(folder: str, state: str = "on", environ: dict | None = None) -> dic
 
 
 def test_a_second_process_reads_what_the_first_compiled(tmp_path):
-    folder = tmp_path / "cache"
-    first = _compile(str(folder))
+    folder = tmp_path / compile_cache.FOLDER
+    first = _compile("default", environ={"STYLEJAX_CACHE": str(tmp_path)})
     entries = sorted(p.name for p in folder.iterdir())
     assert first["folder"] == str(folder) and first["min_seconds"] == 0.0
     assert first["requests"] == 1 and first["hits"] == 0
@@ -61,17 +61,8 @@ def test_a_second_process_reads_what_the_first_compiled(tmp_path):
     assert second["value"] == first["value"]
     assert sorted(p.name for p in folder.iterdir()) == entries  # read, nothing new written
 
-
-def test_the_default_folder_is_in_the_stylejax_cache(tmp_path):
-    report = _compile("default", environ={"STYLEJAX_CACHE": str(tmp_path)})
-    assert report["folder"] == str(tmp_path / compile_cache.FOLDER)
-    assert any((tmp_path / compile_cache.FOLDER).iterdir())
-
-
-def test_opting_out_leaves_jax_without_a_cache(tmp_path):
-    report = _compile(str(tmp_path / "cache"), state="off")
-    assert report["folder"] is None and report["hits"] == 0
-    assert not (tmp_path / "cache").exists()
+    opted_out = _compile(str(folder), state="off")
+    assert opted_out["folder"] is None and opted_out["hits"] == 0
 
 
 def test_the_environment_opt_out():
