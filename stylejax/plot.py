@@ -20,7 +20,7 @@ from stylejax.atomic import atomic_write
 
 WIDTH, HEIGHT, DPI = 800, 500, 100  # loss curve size in pixels
 
-# (history key, legend label, colour); tv is drawn only when it is ever positive.
+# (history key, legend label, colour); tv only when asked (records carry it even when unused).
 SERIES = (
     ("total", "total (weighted)", "#1f77b4"),
     ("content", "content (unweighted)", "#ff7f0e"),
@@ -59,10 +59,10 @@ def _size_changes(history: Sequence[Mapping]) -> list[tuple[float, tuple[int, ..
     return [(x, size) for x, size in changes if math.isfinite(x)]
 
 
-def loss_figure(history: Sequence[Mapping], *, title: str = "") -> Figure:
-    """The loss-curve figure: total, content, style (and tv when positive) against evaluations
-    on a log y axis; a dashed vertical line, labelled with the new size, wherever the records'
-    `size` ([h, w]) changes (a pyramid's next scale)."""
+def loss_figure(history: Sequence[Mapping], *, title: str = "", tv: bool = False) -> Figure:
+    """The loss-curve figure: total, content, style (and tv if `tv`, for runs that weight it)
+    against evaluations on a log y axis; a dashed vertical line, labelled with the new size,
+    wherever the records' `size` ([h, w]) changes (a pyramid's next scale)."""
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
@@ -70,9 +70,9 @@ def loss_figure(history: Sequence[Mapping], *, title: str = "") -> Figure:
     plotted = 0
     for key, label, colour in SERIES:
         y = _column(history, key)
-        shown = np.isfinite(x) & np.isfinite(y)
-        if key == "tv" and not shown.any():
+        if key == "tv" and not tv:
             continue
+        shown = np.isfinite(x) & np.isfinite(y)
         # A value with no finite neighbour would be an invisible line of one point: mark it.
         marker = "o" if shown.sum() < 2 else None
         axes.plot(x, y, label=label, color=colour, linewidth=1.8, marker=marker, markersize=4)
@@ -119,11 +119,13 @@ def loss_figure(history: Sequence[Mapping], *, title: str = "") -> Figure:
     return figure
 
 
-def loss_curve(history: Sequence[Mapping], path: str | os.PathLike, *, title: str = "") -> None:
-    """Writes `loss_figure(history, title=title)` to `path` (.png, .jpg, .svg or .pdf; PNG for
-    any other extension)."""
+def loss_curve(
+    history: Sequence[Mapping], path: str | os.PathLike, *, title: str = "", tv: bool = False
+) -> None:
+    """Writes `loss_figure(history, title=title, tv=tv)` to `path` (.png, .jpg, .svg or .pdf;
+    PNG for any other extension)."""
     path = Path(path)
-    figure = loss_figure(history, title=title)
+    figure = loss_figure(history, title=title, tv=tv)
     kind = path.suffix.lower().lstrip(".")
     if kind not in figure.canvas.get_supported_filetypes():
         kind = "png"

@@ -32,7 +32,7 @@ def _history(n: int = 60) -> list[dict[str, float]]:
                 "total": 1e8 * math.exp(-ev / 150) + 1e5,
                 "content": 2e4 * (1 - math.exp(-ev / 50)),
                 "style": 3e6 * math.exp(-ev / 80) + 500,
-                "tv": 0.0,
+                "tv": 40 * math.exp(-ev / 300),
             }
         )
     return out
@@ -52,26 +52,26 @@ def test_loss_curve_writes_png_with_every_series(tmp_path):
     out = tmp_path / "loss.png"
     plot.loss_curve(_history(), out, title="test run")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png"]  # no temp file left
-    with Image.open(out) as im:
-        assert im.format == "PNG"
-        assert im.size == (plot.WIDTH, plot.HEIGHT)
-        pixels = np.asarray(im.convert("RGB"), dtype=np.float64)
-    for key, _, colour in plot.SERIES:  # drawn series show their colour; tv (all 0) does not
-        near = np.abs(pixels - _rgb(colour)).max(axis=-1) < 25
-        assert (near.sum() > 200) == (key != "tv"), key
     assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    plot.loss_curve(_history(), tmp_path / "tv.png", title="test run", tv=True)
+    for name, tv in (("loss.png", False), ("tv.png", True)):
+        with Image.open(tmp_path / name) as im:
+            assert im.format == "PNG"
+            assert im.size == (plot.WIDTH, plot.HEIGHT)
+            pixels = np.asarray(im.convert("RGB"), dtype=np.float64)
+        for key, _, colour in plot.SERIES:  # each drawn series shows its colour
+            near = np.abs(pixels - _rgb(colour)).max(axis=-1) < 25
+            assert (near.sum() > 200) == (key != "tv" or tv), (name, key)
 
 
 def _legend(figure) -> list[str]:
     return [t.get_text() for legend in figure.legends for t in legend.get_texts()]
 
 
-def test_tv_is_plotted_only_when_positive():
+def test_tv_is_plotted_only_when_asked():
     history = _history(10)
     assert "tv (unweighted)" not in _legend(plot.loss_figure(history))
-    for record in history:
-        record["tv"] = 3.0
-    assert "tv (unweighted)" in _legend(plot.loss_figure(history))
+    assert "tv (unweighted)" in _legend(plot.loss_figure(history, tv=True))
 
 
 def test_scale_changes_are_marked_with_the_new_size():
