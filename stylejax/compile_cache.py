@@ -28,7 +28,7 @@ FOLDER = "jax-compilation-cache"  # inside stylejax.default_weights.cache_dir()
 # each), which add up to seconds. Caching all of them costs 1.3 MB and, measured, saved more
 # than caching only those over 0.1 s (4-9 programs), so every program is cached.
 MIN_COMPILE_SECONDS = 0.0
-MAX_BYTES = 2**30  # 1 GiB
+MAX_BYTES = 2**30  # 1 GiB; JAX evicts under a file lock, hence the filelock dependency
 
 
 def default_folder() -> Path:
