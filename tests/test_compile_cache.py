@@ -30,6 +30,7 @@ print(json.dumps({
     "hits": events[before:].count("/jax/compilation_cache/cache_hits"),
     "value": float(y.sum()),
     "min_seconds": jax.config.jax_persistent_cache_min_compile_time_secs,
+    "max_bytes": jax.config.jax_compilation_cache_max_size,
 }))
 """
 
@@ -53,6 +54,7 @@ def test_a_second_process_reads_what_the_first_compiled(tmp_path):
     first = _compile("default", environ={"STYLEJAX_CACHE": str(tmp_path)})
     entries = sorted(p.name for p in folder.iterdir())
     assert first["folder"] == str(folder) and first["min_seconds"] == 0.0
+    assert first["max_bytes"] == compile_cache.MAX_BYTES
     assert first["requests"] == 1 and first["hits"] == 0
     assert any(name.endswith("-cache") for name in entries)
 
