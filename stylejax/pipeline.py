@@ -295,6 +295,7 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
     offset = sum(s.evaluations for s in plan.scales[:scale_index])
     budget = sum(s.evaluations for s in plan.scales)
     results: list[Result] = []
+    compile_seconds = 0.0
     for index in range(scale_index, len(plan.scales)):
         scale = plan.scales[index]
         if resume is not None and index == resume.scale:
@@ -326,13 +327,17 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
             loop=loop,
             tag={"size": list(scale.shape)},
         )
+        compile_seconds += results[0].compile_seconds
         histories = [r.history for r in results]
         images_now = np.stack([r.image for r in results])
         offset += scale.evaluations
         if any(r.status == "stopped" for r in results):
             break
     presented = present(plan, scale, images_now)
-    return [dataclasses.replace(r, image=presented[b]) for b, r in enumerate(results)]
+    return [
+        dataclasses.replace(r, image=presented[b], compile_seconds=compile_seconds)
+        for b, r in enumerate(results)
+    ]
 
 
 def _relay(callback, plan: Plan, first, real, index, budget, progress: Progress):

@@ -26,7 +26,7 @@ from stylejax.outputs import (
     write_results,
 )
 from stylejax.progress import ProgressBar
-from stylejax.report import Reporter, bar_total
+from stylejax.report import Reporter, bar_total, passes
 from stylejax.sweep import label, members
 
 
@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, axes, distributed, command = cli.parse(argv)
         start_distributed(distributed)
-        if command.get("compile_cache", True) and not os.environ.get("STYLEJAX_NO_COMPILE_CACHE"):
-            compile_cache.enable()
+        compile_cache.enable(
+            enabled=command.get("compile_cache", True) and not compile_cache.opted_out()
+        )
         plan, outputs, extra = plan_run(config, axes)
         tensorboard = open_tensorboard(config)
     except ConfigError as e:
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if jax.process_index() != 0:  # in a multi-host run, process 0 writes everything
         outputs = [Outputs(o.label, o.image, o.curve, None, None) for o in outputs]
-    bar = ProgressBar(bar_total(plan))
+    bar = ProgressBar(bar_total(plan) * passes(plan))
     reporter = Reporter(plan, outputs, bar=bar, tensorboard=tensorboard)
     started = time.perf_counter()
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}

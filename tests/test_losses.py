@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stylejax import losses
-from stylejax.objective import LossWeights, Objective, compute_targets, total_loss
+from stylejax.objective import LossInputs, LossWeights, Objective, compute_targets, total_loss
 from stylejax.vgg import TORCHVISION
 from tests.reference import torch_vgg
 
@@ -93,8 +93,8 @@ def test_total_loss_and_gradient_match_torch_autograd(rng, vgg_layers, vgg_param
         {"relu4_1": jnp.float32(1.0)}, {k: jnp.float32(1e3) for k in STYLE}, jnp.float32(0.0)
     )
 
-    loss = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnums=4)
-    (total, terms), grad = loss(image, params, targets, weights, objective)
+    loss = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnums=2)
+    (total, terms), grad = loss(image, LossInputs(params, targets, weights), objective)
     t_total, t_content, t_style, t_grad = torch_total(image, content, style, layers_oihw, 1.0, 1e3)
 
     np.testing.assert_allclose(float(total), t_total, rtol=1e-4)
