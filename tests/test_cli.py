@@ -77,6 +77,9 @@ def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path, weigh
         str(weights_file),
         "--size",
         "32",
+        "--style-layers",
+        "relu1_1",
+        "relu2_1",
         "--evaluations",
         "12",
         "--save-every",
@@ -100,10 +103,10 @@ def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path, weigh
     ]
     for name in labels:
         assert opened(tmp_path / f"sweep_{name}.png")[0][0] == 32
-        # The start image first (frame 00000), then every 3 evaluations.
+        # The start image first (frame 00000), then every 6 evaluations.
         assert opened(tmp_path / f"sweep_{name}.gif")[1] == 3
         frames = sorted(p.name for p in (tmp_path / f"sweep_{name}_frames").iterdir())
-        assert frames == ["00000.png", "00003.png", "00006.png"]
+        assert frames == ["00000.png", "00006.png", "00012.png"]
     (width, height), _ = opened(tmp_path / "sweep_grid.png")
     assert width > 2 * 32 and height > 2 * 21
     log = json.loads((tmp_path / "logs" / "sweep.json").read_text())
