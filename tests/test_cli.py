@@ -296,3 +296,14 @@ def test_a_pyramid_writes_frames_at_the_end_size_and_a_cumulative_log(tmp_path, 
     ]
     seconds = [r["seconds"] for r in records]
     assert seconds == sorted(seconds) and data["status"] == "finished"
+
+
+def test_a_run_ended_by_its_iteration_limit_still_ends_its_animation(tmp_path, weights_file):
+    """The last frame is the result even when --iterations stops the run between frames."""
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "30"]
+    argv += ["--iterations", "2", "--save-every", "10", "--output", str(tmp_path / "i.png")]
+    assert run.main(argv) == 0
+    frames = sorted((tmp_path / "i_frames").iterdir())
+    assert [f.name for f in frames] == ["00000.png", "00003.png"]
+    np.testing.assert_array_equal(pixels(frames[-1]), pixels(tmp_path / "i.png"))
+    assert opened(tmp_path / "i.gif")[1] == 2
