@@ -28,6 +28,7 @@ FREE += ("tensorboard",)
 @dataclasses.dataclass(frozen=True)
 class Checkpoint:
     scale: int  # index of the pyramid scale the carry belongs to
+    offset: int  # evaluations spent at earlier scales
     schedule: list[list[int]]  # the run's [size, evaluations] per scale
     leaves: list[np.ndarray]  # the carry's arrays
     histories: list[list[dict]]  # each member's records so far
@@ -46,12 +47,19 @@ def save(
     histories: list[list[dict]],
     *,
     scale: int,
+    offset: int,
     schedule: list[list[int]],
     fingerprint: str,
 ) -> None:
     """Writes a checkpoint atomically."""
     leaves = jax.tree.leaves(fetch(carry))
-    meta = dict(fingerprint=fingerprint, scale=scale, schedule=schedule, histories=histories)
+    meta = dict(
+        fingerprint=fingerprint,
+        scale=scale,
+        offset=offset,
+        schedule=schedule,
+        histories=histories,
+    )
     with atomic_write(path) as tmp, open(tmp, "wb") as f:
         np.savez(
             f,
@@ -80,7 +88,7 @@ def load(path: str | Path, fingerprint: str, schedule: list[list[int]]) -> Check
             f"{path}: the checkpoint was taken on the pyramid {_describe(saved)}, this run's is "
             f"{_describe(schedule)}; resume with the same sizes and evaluations"
         )
-    return Checkpoint(scale, saved, leaves, meta["histories"])
+    return Checkpoint(scale, meta["offset"], saved, leaves, meta["histories"])
 
 
 def _describe(schedule: list[list[int]]) -> str:

@@ -290,9 +290,9 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
     config = plan.config
     resume = _resumed(plan, first) if config.resume else None
     histories, scale_index, images_now = None, 0, jnp.asarray(starts)
+    offset = 0  # evaluations spent at earlier scales
     if resume is not None:
-        scale_index, histories = resume.scale, resume.histories
-    offset = sum(s.evaluations for s in plan.scales[:scale_index])
+        scale_index, histories, offset = resume.scale, resume.histories, resume.offset
     budget = sum(s.evaluations for s in plan.scales)
     results: list[Result] = []
     compile_seconds = 0.0
@@ -306,7 +306,7 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
         save = None
         if config.checkpoint_every and jax.process_index() == 0:
             save = functools.partial(
-                _save_checkpoint, plan, checkpoint.path_for(config.output, first), index
+                _save_checkpoint, plan, checkpoint.path_for(config.output, first), index, offset
             )
         results = optimize_batch(
             shard(np.asarray(images_now), batch_mesh, batched=True),
@@ -330,7 +330,8 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
         compile_seconds += results[0].compile_seconds
         histories = [r.history for r in results]
         images_now = np.stack([r.image for r in results])
-        offset += scale.evaluations
+        # What the scale really spent: an iteration limit may end it before its budget.
+        offset = max(r.evaluations for r in results)
         if any(r.status == "stopped" for r in results):
             break
     presented = present(plan, scale, images_now)
@@ -359,12 +360,13 @@ def _relay(callback, plan: Plan, first, real, index, budget, progress: Progress)
     )
 
 
-def _save_checkpoint(plan: Plan, path, index: int, carry: Carry, histories) -> None:
+def _save_checkpoint(plan: Plan, path, index: int, offset: int, carry: Carry, histories) -> None:
     checkpoint.save(
         path,
         carry,
         histories,
         scale=index,
+        offset=offset,
         schedule=plan.schedule,
         fingerprint=plan.fingerprint,
     )

@@ -70,9 +70,11 @@ class Reporter:
         self.bar.update(done_before + snap.evaluations, snap.terms[0], note)
 
     def _frame_due(self, snap: Snapshot) -> bool:
-        """Frames at the start and every `save_every` evaluations; not at a scale's start."""
+        """Frames at the start, every `save_every` evaluations and at the end (the budget, or
+        the iteration limit, or a line search's overshoot); not at a scale's start."""
         every = self.plan.config.save_every
-        return snap.initial or snap.evaluations % every == 0 or snap.evaluations == snap.budget
+        end = snap.evaluations >= bar_total(self.plan)
+        return snap.initial or snap.evaluations % every == 0 or end
 
     def _tensorboard(self, member: int, snap: Snapshot, offset: int) -> None:
         label = self.outputs[member].label or None

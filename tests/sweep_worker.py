@@ -35,39 +35,33 @@ def main() -> None:
             process_id=args.process,
         )
     import numpy as np
-    from stylejax.stylize import Problem
+    from PIL import Image
 
+    from stylejax import pipeline
     from stylejax.config import Config
-    from stylejax.objective import compute_targets
-    from stylejax.sweep import batched_weights, members, objective_for, run_sweep
     from stylejax.vgg import TORCHVISION
     from stylejax.weights import Weights
     from tests.reference import random_params
 
     params = random_params(seed=4)
     rng = np.random.default_rng(0)
-    content, style = rng.uniform(size=(2, 24, 24, 3)).astype(np.float32)
+    content, style = rng.integers(0, 256, size=(2, 24, 24, 3), dtype=np.uint8)
     base = Config(
         style_layers=("relu1_1", "relu2_1"),
         content_layer="relu2_1",
+        size=24,
         evaluations=12,
         style_weight=1e2,
     )
-    configs = members(base, {"style_weight": (1e1, 1e2, 1e3), "seed": (0, 1)})
-    objective = objective_for(configs, TORCHVISION)
-    inits = np.stack([np.random.default_rng(c.seed).uniform(size=(24, 24, 3)) for c in configs])
-
     weights = Weights(params, TORCHVISION, source="torchvision", path="random", sha256="")
-    problem = Problem(
-        content=content,
-        styles=[style],
-        init=inits.astype(np.float32),
+    plan = pipeline.prepare(
+        base,
+        {"style_weight": (1e1, 1e2, 1e3), "seed": (0, 1)},
+        content=Image.fromarray(content),
+        styles=[Image.fromarray(style)],
         weights=weights,
-        objective=objective,
-        targets=compute_targets(objective, params, content, [style], [1.0]),
-        loss_weights=batched_weights(configs, objective.content_layers, "torchvision"),
     )
-    results = run_sweep(base, problem, loop="host")
+    results = pipeline.run(plan, loop="host")
     if jax.process_index() == 0:
         np.savez(
             args.out,

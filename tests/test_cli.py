@@ -5,11 +5,15 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from stylejax import run
+from stylejax import cli, images, run
 from stylejax.config import SEED_STYLE_LAYERS, Config, preset
+from tests.tiny import FAST
+
+pytest_plugins = ["tests.fixtures"]  # the session's random weights
 
 
 def opened(path):
@@ -18,13 +22,14 @@ def opened(path):
         return image.size, getattr(image, "n_frames", 1)
 
 
-RECORD_KEYS = {"iteration", "evaluations", "seconds", "total", "content", "style", "tv"}
+RECORD_KEYS = {"iteration", "evaluations", "seconds", "total", "content", "style", "tv", "size"}
 
 
-@pytest.mark.network
-def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys):
+def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys, weights_file):
     out = tmp_path / "out.png"
     argv = [
+        "--weights",
+        str(weights_file),
         "--size",
         "48",
         "--evaluations",
@@ -41,7 +46,8 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys):
     size = opened(out)[0]
     assert size[0] == 48  # the sample content is landscape: its width is the longest side
     frames = sorted((tmp_path / "out_frames").iterdir())
-    assert len(frames) >= 2 and all(opened(f)[0] == size for f in frames)
+    assert [f.name for f in frames] == ["00000.png", "00010.png", "00020.png"]
+    assert all(opened(f)[0] == size for f in frames)
     assert opened(tmp_path / "out.gif") == (size, len(frames))
     assert opened(tmp_path / "out_loss.png")[0] == (800, 500)
 
@@ -60,19 +66,24 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys):
     assert records[0]["seconds"] == 0.0
     assert [r["iteration"] for r in records] == list(range(len(records)))
     assert records[-1]["evaluations"] >= 20 and records[-1]["total"] < records[0]["total"]
+    assert all(r["size"] == [32, 48] for r in records) and log["image_size"] == [32, 48]
     assert "evaluations each in" in capsys.readouterr().err
 
 
-@pytest.mark.network
-def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path):
+def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path, weights_file):
     out = tmp_path / "sweep.png"  # its log goes into a folder that does not exist yet
     argv = [
+        "--weights",
+        str(weights_file),
         "--size",
         "32",
+        "--style-layers",
+        "relu1_1",
+        "relu2_1",
         "--evaluations",
-        "6",
+        "12",
         "--save-every",
-        "3",
+        "6",
         "--output",
         str(out),
         "--style-weight",
@@ -92,8 +103,10 @@ def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path):
     ]
     for name in labels:
         assert opened(tmp_path / f"sweep_{name}.png")[0][0] == 32
-        assert opened(tmp_path / f"sweep_{name}.gif")[1] == 2
-        assert len(list((tmp_path / f"sweep_{name}_frames").iterdir())) == 2
+        # The start image first (frame 00000), then every 6 evaluations.
+        assert opened(tmp_path / f"sweep_{name}.gif")[1] == 3
+        frames = sorted(p.name for p in (tmp_path / f"sweep_{name}_frames").iterdir())
+        assert frames == ["00000.png", "00006.png", "00012.png"]
     (width, height), _ = opened(tmp_path / "sweep_grid.png")
     assert width > 2 * 32 and height > 2 * 21
     log = json.loads((tmp_path / "logs" / "sweep.json").read_text())
@@ -114,32 +127,44 @@ def test_seed_preset_is_the_reference_algorithm():
     assert config.pooling == "avg" and config.init == "random"
     assert config.evaluations == 600 and config.save_every == 10
     # Flags still override a preset.
-    assert run.parse(["--preset", "seed", "--size", "128"])[0].size == 128
-    assert run.parse(["--preset", "seed"]) == (config, {})
+    assert cli.parse(["--preset", "seed", "--size", "128"])[0].size == 128
+    assert cli.parse(["--preset", "seed"]) == (config, {}, {}, {})
+    assert config.min_size is None and config.precision == "float32"
+    assert config.preserve_colors is None
 
 
 def test_cli_defaults_come_from_the_config():
-    assert run.parse([]) == (Config(), {})
+    assert cli.parse([]) == (Config(), {}, {}, {})
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--style-weight", "-1"], "--style-weight must be a finite number >= 0"),
-        (["--content-layer", "relu9_9"], "unknown VGG19 layer"),
-        (["--evaluations", "0"], "--evaluations must be at least 1"),
+        (["--content-layer", "relu9_9"], "--content-layer must be a VGG19 layer"),
+        (["--evaluations", "0"], "--evaluations must be a whole number >= 1"),
         (["--evaluations", "20", "--save-every", "50"], "--save-every must be between 1"),
         (["--style", "a.jpg", "b.jpg", "--style-blend", "1"], "--style-blend has 1 values for 2"),
         (["--content", "/nonexistent/photo.jpg"], "no such file"),
-        (["--init", "sideways"], "--init must be 'content', 'random' or an image path"),
-        (["--output", "out.bmpx"], "--output must end in .png or .jpg"),
+        (["--init", "sideways"], "--init must be 'content', 'random' or an image file"),
+        (["--output", "out.bmpx"], "--output must end in .png, .jpg"),
         (["--seed", "1", "2", "--optimizer", "jaxopt-lbfgsb"], "one evaluation per step"),
         (["--size", "100000"], "GiB per run"),
+        (["--size", "32", "--min-size", "64"], "--min-size must not exceed size (32), got 64"),
+        (["--size", "64", "--min-size", "8"], "--min-size gives a 8x5 image, smaller than the 16"),
+        (["--preserve-colors", "chroma"], "argument --preserve-colors: invalid choice: 'chroma'"),
+        (["--precision", "float16"], "argument --precision: invalid choice: 'float16'"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, message):
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path, monkeypatch, capsys, weights_file, argv, message
+):
     monkeypatch.chdir(tmp_path)
-    assert run.main(argv) == 2
+    try:
+        code = run.main(["--weights", str(weights_file), *argv])
+    except SystemExit as exit:  # argparse refuses a flag's value itself
+        code = exit.code
+    assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("stylejax: error: ") and err.count("\n") == 1
     assert message in err
@@ -163,4 +188,122 @@ def test_subprocess_error_has_no_traceback(tmp_path):
         timeout=120,
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == "stylejax: error: --content-weight must be a finite number >= 0"
+    assert (
+        done.stderr == "stylejax: error: --content-weight must be a finite number >= 0, got nan\n"
+    )
+
+
+def test_a_mistyped_flag_value_is_one_line_and_a_hint_without_usage(tmp_path):
+    """Issue 11: `--pooling foo` used to print the whole usage before the error."""
+    done = subprocess.run(
+        [sys.executable, "-m", "stylejax.run", "--pooling", "foo"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    err = done.stderr
+    assert err.startswith("stylejax: error: argument --pooling: invalid choice: 'foo' (choose")
+    assert err.endswith(" (see --help)\n") and err.count("\n") == 1 and "usage" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def pixels(path):
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_the_start_image_is_frame_zero_and_the_gifs_first_frame(tmp_path, weights_file):
+    """Issue 11: frame 00000 is the initial image (seeded noise), in a single run and in every
+    member of a sweep."""
+    common = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "10"]
+    common += ["--save-every", "5", "--seed", "3"]
+    assert run.main([*common, "--output", str(tmp_path / "one.png")]) == 0
+    sweep = ["--style-weight", "1e5", "1e7", "--output", str(tmp_path / "many.png")]
+    assert run.main([*common, *sweep]) == 0
+    noise = np.random.default_rng(3).uniform(0.0, 1.0, (21, 32, 3)).astype(np.float32)
+    start = np.asarray(images.to_pil(noise))
+    for stem in ("one", "many_style_weight=100000", "many_style_weight=1e+07"):
+        frames = sorted((tmp_path / f"{stem}_frames").iterdir())
+        assert [f.name for f in frames] == ["00000.png", "00005.png", "00010.png"]
+        np.testing.assert_array_equal(pixels(frames[0]), start)
+        with Image.open(tmp_path / f"{stem}.gif") as gif:
+            assert gif.n_frames == 3
+            first = np.asarray(gif.convert("RGB"), np.float32)
+        # The GIF's palette quantizes; its first frame is the start image, not a later one.
+        error = np.abs(first - start).mean()
+        assert error < np.abs(first - pixels(frames[-1])).mean() / 2
+
+
+class Bar:
+    """Records what the progress bar is told."""
+
+    made: list["Bar"] = []
+
+    def __init__(self, total, **kwargs):
+        self.total, self.seen = total, []
+        Bar.made.append(self)
+
+    def update(self, evaluations, losses, note=""):
+        self.seen.append(evaluations)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--iterations", "1"],  # issue 11: it showed 2/300 and stopped
+        ["--iterations", "3", "--min-size", "16"],  # each scale stops after 3 iterations
+        ["--iterations", "3", "--optimizer", "adam"],
+        [],
+    ],
+)
+def test_the_progress_total_is_the_limit_that_stops_the_run(
+    tmp_path, monkeypatch, weights_file, argv
+):
+    monkeypatch.setattr(run, "ProgressBar", Bar)
+    Bar.made.clear()
+    common = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "30"]
+    log = tmp_path / "log.json"
+    assert run.main([*common, *argv, "--output", str(tmp_path / "o.png"), "--log", str(log)]) == 0
+    (bar,) = Bar.made
+    records = json.loads(log.read_text())["records"]
+    assert bar.seen[-1] == bar.total == records[-1]["evaluations"]
+    assert bar.total < 30 if argv else bar.total == 30
+
+
+def test_a_pyramid_writes_frames_at_the_end_size_and_a_cumulative_log(tmp_path, weights_file):
+    out, log = tmp_path / "p.png", tmp_path / "p.json"
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--min-size", "16"]
+    argv += ["--evaluations", "20", "--save-every", "5", "--output", str(out), "--log", str(log)]
+    assert run.main(argv) == 0
+    assert opened(out)[0] == (32, 21)
+    frames = sorted((tmp_path / "p_frames").iterdir())
+    assert [f.name for f in frames] == [f"{n:05d}.png" for n in range(0, 21, 5)]
+    assert all(opened(f)[0] == (32, 21) for f in frames)
+    assert opened(tmp_path / "p.gif") == ((32, 21), len(frames))
+    data = json.loads(log.read_text())
+    scales = data["scales"]
+    assert [s["size"] for s in scales] == [[11, 16], [21, 32]]
+    assert sum(s["evaluations"] for s in scales) == 20
+    records = data["records"]
+    assert [r["evaluations"] for r in records] == list(range(1, 21))
+    assert [r["size"] for r in records] == [
+        s["size"] for s in scales for _ in range(s["evaluations"])
+    ]
+    seconds = [r["seconds"] for r in records]
+    assert seconds == sorted(seconds) and data["status"] == "finished"
+
+
+def test_a_run_ended_by_its_iteration_limit_still_ends_its_animation(tmp_path, weights_file):
+    """The last frame is the result even when --iterations stops the run between frames."""
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "30"]
+    argv += ["--iterations", "2", "--save-every", "10", "--output", str(tmp_path / "i.png")]
+    assert run.main(argv) == 0
+    frames = sorted((tmp_path / "i_frames").iterdir())
+    assert [f.name for f in frames] == ["00000.png", "00003.png"]
+    np.testing.assert_array_equal(pixels(frames[-1]), pixels(tmp_path / "i.png"))
+    assert opened(tmp_path / "i.gif")[1] == 2

@@ -1,7 +1,7 @@
 """Faults lose nothing: checkpoints resume exactly, signals keep the latest image and log."""
 
+import glob
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 from stylejax import run
+from tests.tiny import FAST
 
-pytestmark = pytest.mark.network  # these runs use the real default weights
+pytest_plugins = ["tests.fixtures"]  # the session's random weights
 
 
 def pixels(path):
@@ -21,9 +22,9 @@ def pixels(path):
         return np.asarray(image)
 
 
-def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch, weights_file):
     monkeypatch.chdir(tmp_path)
-    common = ["--size", "32", "--seed", "3"]
+    common = ["--size", "32", "--seed", "3", "--weights", str(weights_file), *FAST]
     assert run.main([*common, "--evaluations", "20", "--output", "a.png", "--log", "a.json"]) == 0
     # The same run, stopped at 10 evaluations with a checkpoint, then resumed to 20.
     first = [*common, "--output", "b.png", "--log", "b.json", "--checkpoint-every", "10"]
@@ -37,22 +38,32 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path, monkeypatch):
     assert [r["total"] for r in b] == [r["total"] for r in a]
 
 
-def test_resume_refuses_other_settings_or_a_missing_checkpoint(tmp_path, monkeypatch, capsys):
+def test_resume_refuses_other_settings_or_a_missing_checkpoint(
+    tmp_path, monkeypatch, capsys, weights_file
+):
     monkeypatch.chdir(tmp_path)
-    assert run.main(["--size", "32", "--evaluations", "10", "--resume"]) == 2
+    common = ["--size", "32", "--weights", str(weights_file), *FAST]
+    assert run.main([*common, "--evaluations", "10", "--resume"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
-    assert run.main(["--size", "32", "--evaluations", "10", "--checkpoint-every", "10"]) == 0
-    assert run.main(["--size", "32", "--evaluations", "20", "--resume", "--seed", "9"]) == 2
-    assert "other settings" in capsys.readouterr().err
+    assert run.main([*common, "--evaluations", "10", "--checkpoint-every", "10"]) == 0
+    before = sorted(p.name for p in tmp_path.iterdir())
+    capsys.readouterr()
+    assert run.main([*common, "--evaluations", "20", "--resume", "--seed", "9"]) == 2
+    err = capsys.readouterr().err
+    assert "other settings" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_saves_the_latest_image_and_log(tmp_path, sig, code):
+def test_a_signal_saves_the_latest_image_and_log(tmp_path, sig, code, weights_file):
     process = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "stylejax.run",
+            "--weights",
+            str(weights_file),
+            *FAST,
             "--size",
             "48",
             "--evaluations",
@@ -71,7 +82,8 @@ def test_a_signal_saves_the_latest_image_and_log(tmp_path, sig, code):
     )
     frames = tmp_path / "stylized_frames"
     deadline = time.monotonic() + 240
-    while not (frames.exists() and len(os.listdir(frames)) >= 2):
+    # Frames 00000, 00005 and 00010: at least 10 evaluations done.
+    while not (frames.exists() and len(glob.glob(str(frames / "0*.png"))) >= 3):
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
         time.sleep(0.2)
     process.send_signal(sig)
@@ -85,13 +97,16 @@ def test_a_signal_saves_the_latest_image_and_log(tmp_path, sig, code):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-def test_concurrent_runs_into_one_folder_do_not_corrupt_each_other(tmp_path):
+def test_concurrent_runs_into_one_folder_do_not_corrupt_each_other(tmp_path, weights_file):
     """Two runs writing the same outputs at once: each file ends whole (one run's or the
     other's), and no temporary file is left behind."""
     argv = [
         sys.executable,
         "-m",
         "stylejax.run",
+        "--weights",
+        str(weights_file),
+        *FAST,
         "--size",
         "32",
         "--evaluations",

@@ -4,8 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylejax.objective import LossWeights, Objective, compute_targets
-from stylejax.optimize import OPTIMIZERS, Solver, init_carry, optimize, run_chunk, step_carry
+from stylejax.config import OPTIMIZERS
+from stylejax.objective import LossInputs, LossWeights, Objective, compute_targets
+from stylejax.optimize import init_carry, optimize, run_chunk, step_carry
+from stylejax.solvers import Solver
 from stylejax.vgg import TORCHVISION
 from tests.reference import random_params
 
@@ -22,16 +24,14 @@ def problem():
     weights = LossWeights(
         {"relu3_1": jnp.float32(1.0)}, {k: jnp.float32(100.0) for k in STYLE}, jnp.float32(0.0)
     )
-    return params, targets, weights, init
+    return LossInputs(params, targets, weights), init
 
 
 def run(problem, name, evaluations=30, **kwargs):
-    params, targets, weights, init = problem
+    inputs, init = problem
     return optimize(
         init,
-        params,
-        targets,
-        weights,
+        inputs,
         OBJECTIVE,
         Solver(name),
         evaluations=evaluations,
@@ -84,20 +84,24 @@ def test_iteration_limit_and_progress_callback(problem):
     result = run(problem, "jaxopt-lbfgs", evaluations=100, iterations=5, callback=seen.append)
     assert result.iterations == 5
     assert seen and seen[-1].iteration == 5 and seen[-1].images.shape == (1, 24, 24, 3)
-    assert all(p.evaluations % 10 == 0 for p in seen[:-1])
+    # First the start image, then every 10 evaluations until the limit stops the run.
+    assert seen[0].initial and seen[0].evaluations == 1 and seen[0].iteration == 0
+    assert not any(p.initial for p in seen[1:])
+    assert all(p.evaluations % 10 == 0 for p in seen[1:-1])
 
 
 def test_changing_weights_or_budget_does_not_retrace(problem):
-    params, targets, weights, init = problem
+    inputs, init = problem
     for loop in ("host", "device"):
         run(problem, "lbfgs", evaluations=20, loop=loop)
     compiled = (init_carry._cache_size(), run_chunk._cache_size(), step_carry._cache_size())
-    heavier = weights._replace(style={k: v * 10 for k, v in weights.style.items()})
+    weights = inputs.weights
+    heavier = inputs._replace(
+        weights=weights._replace(style={k: v * 10 for k, v in weights.style.items()})
+    )
     for loop in ("host", "device"):
         optimize(
             init * 0.5,
-            params,
-            targets,
             heavier,
             OBJECTIVE,
             Solver("lbfgs"),
@@ -109,11 +113,9 @@ def test_changing_weights_or_budget_does_not_retrace(problem):
 
 
 def test_a_nonfinite_loss_stops_and_keeps_the_last_finite_image(problem):
-    params, targets, weights, init = problem
-    poisoned = weights._replace(tv=jnp.float32(np.inf))
-    result = optimize(
-        init, params, targets, poisoned, OBJECTIVE, Solver("adam"), evaluations=20, chunk=10
-    )
+    inputs, init = problem
+    poisoned = inputs._replace(weights=inputs.weights._replace(tv=jnp.float32(np.inf)))
+    result = optimize(init, poisoned, OBJECTIVE, Solver("adam"), evaluations=20, chunk=10)
     assert result.status == "nonfinite" and result.iterations == 0
     np.testing.assert_array_equal(result.image, init)
 
@@ -121,3 +123,43 @@ def test_a_nonfinite_loss_stops_and_keeps_the_last_finite_image(problem):
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError, match="optimizer must be one of"):
         Solver("sgd")
+
+
+def test_a_callback_returning_true_stops_with_the_latest_image(problem):
+    seen = []
+
+    def stop_at_ten(progress):
+        seen.append(progress)
+        return progress.evaluations >= 10
+
+    result = run(problem, "lbfgs", evaluations=30, callback=stop_at_ten)
+    assert result.status == "stopped" and result.evaluations == 10
+    assert seen[0].initial and seen[0].evaluations == 1 and not seen[-1].initial
+    np.testing.assert_array_equal(result.image, np.clip(seen[-1].images[0], 0.0, 1.0))
+    # The stopped run is the first part of the full one.
+    full = run(problem, "lbfgs", evaluations=30)
+    assert [r["total"] for r in result.history] == [r["total"] for r in full.history[:10]]
+
+
+def test_offset_and_histories_continue_a_run(problem):
+    """A pyramid's later scale: records count from `offset` and extend the given histories,
+    carrying the `tag`."""
+    inputs, init = problem
+    first = run(problem, "lbfgs", evaluations=10)
+    second = optimize(
+        first.image,
+        inputs,
+        OBJECTIVE,
+        Solver("lbfgs"),
+        evaluations=5,
+        chunk=10,
+        offset=10,
+        histories=[first.history],
+        tag={"size": [24, 24]},
+    )
+    assert second.history[:10] == first.history
+    added = second.history[10:]
+    assert [r["evaluations"] for r in added] == list(range(11, 16))
+    assert all(r["size"] == [24, 24] for r in added) and second.evaluations == 15
+    seconds = [r["seconds"] for r in second.history]
+    assert seconds == sorted(seconds)

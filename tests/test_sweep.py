@@ -5,14 +5,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from stylejax import sweep
 from stylejax.config import Config
-from stylejax.objective import compute_targets
-from stylejax.optimize import Solver, optimize, optimize_batch
+from stylejax.objective import LossInputs, compute_targets
+from stylejax.optimize import optimize, optimize_batch
+from stylejax.solvers import Solver
 from stylejax.vgg import TORCHVISION
 from tests.reference import random_params
 
@@ -34,7 +36,7 @@ def test_members_form_the_product_grid_with_labels():
 
 
 def test_sweeps_refuse_unsweepable_fields_and_line_search_optimizers():
-    with pytest.raises(ValueError, match="cannot sweep pooling"):
+    with pytest.raises(ValueError, match="pooling cannot be swept"):
         sweep.members(BASE, {"pooling": ("avg", "max")})
     with pytest.raises(ValueError, match="one evaluation per step"):
         sweep.members(Config(optimizer="jaxopt-lbfgsb"), {"seed": (0, 1)})
@@ -67,25 +69,20 @@ def problem():
     objective = sweep.objective_for(configs, TORCHVISION)
     targets = compute_targets(objective, params, content, [style], [1.0])
     weights = sweep.batched_weights(configs, objective.content_layers, "torchvision")
-    return params, objective, targets, weights, init
+    return LossInputs(params, targets, weights), objective, init
 
 
-def member(weights, b):
-    return type(weights)(
-        *[{k: v[b] for k, v in d.items()} if isinstance(d, dict) else d[b] for d in weights]
-    )
+def member(inputs, b):
+    """The inputs of member b alone (unbatched weights)."""
+    return inputs._replace(weights=jax.tree.map(lambda w: w[b], inputs.weights))
 
 
 def test_a_batched_sweep_equals_separate_runs(problem):
-    params, objective, targets, weights, init = problem
+    inputs, objective, init = problem
     images = jnp.stack([init] * 3)
-    batched = optimize_batch(
-        images, params, targets, weights, objective, Solver("lbfgs"), evaluations=15
-    )
+    batched = optimize_batch(images, inputs, objective, Solver("lbfgs"), evaluations=15)
     for b, result in enumerate(batched):
-        single = optimize(
-            init, params, targets, member(weights, b), objective, Solver("lbfgs"), evaluations=15
-        )
+        single = optimize(init, member(inputs, b), objective, Solver("lbfgs"), evaluations=15)
         assert result.evaluations == single.evaluations == 15
         # Batched convolutions round differently; the first steps agree tightly.
         for got, want in zip(result.history[:4], single.history[:4], strict=True):
@@ -99,15 +96,13 @@ def test_a_batched_sweep_equals_separate_runs(problem):
 
 
 def test_a_nonfinite_member_does_not_corrupt_the_others(problem):
-    params, objective, targets, weights, init = problem
-    poisoned = weights._replace(tv=jnp.asarray([0.0, np.inf, 0.0], jnp.float32))
+    inputs, objective, init = problem
+    poisoned = inputs._replace(
+        weights=inputs.weights._replace(tv=jnp.asarray([0.0, np.inf, 0.0], jnp.float32))
+    )
     images = jnp.stack([init] * 3)
-    clean = optimize_batch(
-        images, params, targets, weights, objective, Solver("lbfgs"), evaluations=10
-    )
-    mixed = optimize_batch(
-        images, params, targets, poisoned, objective, Solver("lbfgs"), evaluations=10
-    )
+    clean = optimize_batch(images, inputs, objective, Solver("lbfgs"), evaluations=10)
+    mixed = optimize_batch(images, poisoned, objective, Solver("lbfgs"), evaluations=10)
     assert mixed[1].status == "nonfinite" and mixed[1].iterations == 0
     np.testing.assert_array_equal(mixed[1].image, init)
     for b in (0, 2):
