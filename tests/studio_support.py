@@ -1,0 +1,97 @@
+"""Shared helpers for the studio tests: random weights, tiny images, a gated stylizer, SSE."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stylejax import weights
+from stylejax.vgg import TORCHVISION
+from tests.reference import random_oihw_layers
+
+
+def write_random_weights(path: Path, seed: int = 3) -> Path:
+    """A random VGG19 (torchvision layout) as an .h5 that Stylizer(weights=path) accepts."""
+    layers = {
+        name: (kernel.transpose(2, 3, 1, 0), bias)
+        for name, (kernel, bias) in random_oihw_layers(seed).items()
+    }
+    weights.save(
+        path, layers, TORCHVISION, source="torchvision", source_file="random", source_sha256="0" * 64
+    )
+    return path
+
+
+def png_bytes(seed: int, size: tuple[int, int] = (40, 32)) -> bytes:
+    """A small random RGB PNG (width, height)."""
+    rng = np.random.default_rng(seed)
+    array = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def job_files(content: bytes, styles: list[bytes], options: dict | None = None) -> list:
+    """The multipart `files` argument of httpx for POST /api/jobs."""
+    files = [("content", ("photo.png", content, "image/png"))]
+    files += [("style", (f"painting{i}.png", s, "image/png")) for i, s in enumerate(styles)]
+    if options is not None:
+        files.append(("options", (None, json.dumps(options))))
+    return files
+
+
+def parse_events(text: str) -> list[tuple[str, dict]]:
+    """(event name, JSON data) of every event in a text/event-stream body."""
+    events = []
+    for block in text.split("\n\n"):
+        name, data = "message", None
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line[len("event: ") :]
+            elif line.startswith("data: "):
+                data = json.loads(line[len("data: ") :])
+        if data is not None:
+            events.append((name, data))
+    return events
+
+
+@dataclasses.dataclass(frozen=True)
+class GatedUpdate:
+    """The fields of stylejax.Update that the studio reads."""
+
+    evaluations: int
+    budget: int
+    seconds: float
+    size: tuple[int, int]
+    losses: list
+    histories: list
+    images: list
+
+
+class GatedStylizer:
+    """A stand-in for stylejax.Stylizer whose runs wait on a gate, for tests that must
+    control timing (queue order and positions). Each run sends an update, then waits for
+    `gate` before finishing; it records the order in which jobs ran."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.ran: list[str] = []
+
+    def stylize(self, content, style, callback=None, **options):
+        self.ran.append(Path(content).parent.name)
+        image = Image.new("RGB", (8, 8), (options.get("seed", 0) % 256, 0, 0))
+        losses = [{"total": 1.0, "content": 1.0, "style": 0.0, "tv": 0.0}]
+        record = losses[0] | {"iteration": 0, "evaluations": 1, "seconds": 0.0, "size": [8, 8]}
+        update = GatedUpdate(1, 10, 0.0, (8, 8), losses, [[record]], [image])
+        stop = callback(update) if callback else False
+        self.started.set()
+        if not stop:
+            self.gate.wait(30)
+        return image
