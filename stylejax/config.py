@@ -1,12 +1,20 @@
-"""The run configuration: one frozen dataclass whose defaults the CLI reads, and presets."""
+"""The run configuration: one frozen dataclass, validated once, whose defaults the CLI reads.
+
+Every check of a setting lives in `Config.__post_init__` and raises `ConfigError`, which names
+the field; the CLI turns the field into its flag (`style_weight` -> `--style-weight`), the
+library API and the studio report the field itself.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from pathlib import Path
 
 import jax.numpy as jnp
 
 from stylejax.objective import LossWeights
+from stylejax.vgg import LAYERS, POOLINGS
 
 SEED_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -18,41 +26,135 @@ SEED_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # style 100, same Gram and MSE definitions), which we also checked by eye (BENCHMARKS.md).
 STYLE_SCALE = {"torchvision": 1.0, "caffe": 2e-5}
 
+OPTIMIZERS = ("lbfgs", "jaxopt-lbfgsb", "jaxopt-lbfgs", "optax-lbfgs", "adam")
+# Optimizers whose every step costs exactly one evaluation: the only ones a sweep may batch.
+ONE_EVALUATION_PER_STEP = ("lbfgs", "adam")
+COLOR_MODES = ("luminance", "histogram")
+PRECISIONS = ("float32", "bfloat16")
+SPLITS = ("pixels", "equal")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work. `field` is the Config field (the CLI shows its flag)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field, self.problem = field, problem
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     content: str | None = None  # content image; None: the bundled sample
     style: tuple[str, ...] = ()  # style image(s); empty: the bundled sample
     style_blend: tuple[float, ...] = ()  # relative weight per style image; empty: equal
-    output: str = "stylized.png"  # final image; .png or .jpg
-    size: int = 256  # longest side of the content image, in pixels
+    output: str = "stylized.png"  # final image; .png, .jpg, or .tif (16 bits per channel)
+    size: int = 256  # longest side of the result, in pixels
+    min_size: int | None = None  # coarse-to-fine: first scale's longest side; None: one scale
+    scale_step: float = 2.0  # ratio between successive pyramid scales (BENCHMARKS.md)
+    scale_split: str = "pixels"  # how the budget is spread over scales (stylejax.pyramid)
     style_scale: float = 1.0  # style image size relative to the content image's longest side
-    evaluations: int = 300  # budget of loss-and-gradient evaluations (the seed: 600)
-    iterations: int | None = None  # optimizer iteration limit; None: the evaluation budget
+    evaluations: int = 300  # loss-and-gradient evaluations, summed over all scales
+    iterations: int | None = None  # optimizer iteration limit per scale; None: the budget
     content_weight: float = 1.0
     style_weight: float = 1e6  # at torchvision's scale; see STYLE_SCALE
     tv_weight: float = 0.0  # total variation; not in the paper, off in the seed
     content_layer: str = "relu4_1"
     style_layers: tuple[str, ...] = SEED_STYLE_LAYERS
     pooling: str = "avg"  # Gatys et al.'s replacement for VGG's max pooling
+    preserve_colors: str | None = None  # "luminance" or "histogram" (Gatys et al. 2017)
+    precision: str = "float32"  # "bfloat16": VGG in bf16; Grams, losses, optimizer in f32
     init: str = "random"  # "content", "random" (seeded uniform [0, 1]) or an image path
     seed: int = 0
     remat: bool = False  # recompute VGG blocks in the backward pass: less memory, more time
-    optimizer: str = "lbfgs"  # see stylejax.optimize.OPTIMIZERS and BENCHMARKS.md
+    optimizer: str = "lbfgs"  # see BENCHMARKS.md
     learning_rate: float = 0.02  # Adam only
     max_pixels: int = 100_000_000  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
     log: str | None = None  # JSON log path
+    tensorboard: str | None = None  # TensorBoard log folder
     checkpoint_every: int | None = None  # save the optimizer state every N evaluations
-    resume: bool = False  # continue from the checkpoint next to --output
+    resume: bool = False  # continue from the checkpoint next to `output`
     overwrite: bool = False  # replace existing outputs
+
+    def __post_init__(self):
+        _at_least(self, 1, "size", "evaluations", "max_pixels")
+        _at_least(self, 1, "iterations", "checkpoint_every", "min_size", optional=True)
+        for name in ("content_weight", "style_weight", "tv_weight", "learning_rate"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(name, f"must be a finite number >= 0, got {value}")
+        if not (math.isfinite(self.style_scale) and self.style_scale > 0):
+            raise ConfigError("style_scale", f"must be a number > 0, got {self.style_scale}")
+        if self.save_every is not None and not 1 <= self.save_every <= self.evaluations:
+            raise ConfigError(
+                "save_every",
+                f"must be between 1 and the evaluation budget ({self.evaluations}), "
+                f"got {self.save_every}",
+            )
+        if self.min_size is not None and self.min_size > self.size:
+            raise ConfigError(
+                "min_size", f"must not exceed size ({self.size}), got {self.min_size}"
+            )
+        if not (math.isfinite(self.scale_step) and self.scale_step > 1):
+            raise ConfigError("scale_step", f"must be a number > 1, got {self.scale_step}")
+        if any(not math.isfinite(b) or b < 0 for b in self.style_blend) or (
+            self.style_blend and sum(self.style_blend) <= 0
+        ):
+            raise ConfigError("style_blend", "values must be >= 0 with a positive sum")
+        if self.style and self.style_blend and len(self.style_blend) != len(self.style):
+            raise ConfigError(
+                "style_blend",
+                f"has {len(self.style_blend)} values for {len(self.style)} style images",
+            )
+        _one_of(self, "optimizer", OPTIMIZERS)
+        _one_of(self, "pooling", POOLINGS)
+        _one_of(self, "precision", PRECISIONS)
+        _one_of(self, "scale_split", SPLITS)
+        if self.preserve_colors is not None:
+            _one_of(self, "preserve_colors", COLOR_MODES)
+        if self.content_layer not in LAYERS:
+            raise ConfigError(
+                "content_layer",
+                f"must be a VGG19 layer such as relu4_1, got {self.content_layer!r}",
+            )
+        unknown = [name for name in self.style_layers if name not in LAYERS]
+        if unknown or not self.style_layers:
+            raise ConfigError(
+                "style_layers",
+                f"must be VGG19 layers such as relu1_1 (unknown: {', '.join(unknown) or 'none'})",
+            )
+        if self.init not in ("content", "random") and not Path(self.init).is_file():
+            raise ConfigError(
+                "init", f"must be 'content', 'random' or an image file, got {self.init!r}"
+            )
+        if Path(self.output).suffix.lower() not in IMAGE_EXTENSIONS:
+            raise ConfigError(
+                "output", f"must end in {', '.join(IMAGE_EXTENSIONS)}, got {self.output!r}"
+            )
+
+
+def _at_least(config: Config, minimum: int, *names: str, optional: bool = False) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is None and optional:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(name, f"must be a whole number >= {minimum}, got {value!r}")
+
+
+def _one_of(config: Config, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(config, name)
+    if value not in choices:
+        raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
 PRESETS: dict[str, dict] = {
-    # The reference algorithm of DEVELOPERS.md, exactly.
+    # The reference algorithm of DEVELOPERS.md, exactly: single scale, float32.
     "seed": dict(
         size=512,
+        min_size=None,
         evaluations=600,
         content_weight=1.0,
         style_weight=1e6,
@@ -60,6 +162,8 @@ PRESETS: dict[str, dict] = {
         content_layer="relu4_1",
         style_layers=SEED_STYLE_LAYERS,
         pooling="avg",
+        preserve_colors=None,
+        precision="float32",
         init="random",
         seed=0,
         save_every=10,
@@ -72,7 +176,7 @@ PRESETS: dict[str, dict] = {
 def preset(name: str, **overrides) -> Config:
     """The named preset's Config, with `overrides` applied on top."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ConfigError("preset", f"must be one of {', '.join(PRESETS)}, got {name!r}")
     return Config(**(PRESETS[name] | overrides))
 
 

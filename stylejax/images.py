@@ -120,7 +120,7 @@ def _decode(path: str | os.PathLike, max_pixels: int) -> Image.Image:
     with Image.open(path) as opened:
         _check_size(path, opened, max_pixels)
         opened.load()  # decode now, inside load's try: truncated data raises here
-        return _to_rgb(ImageOps.exif_transpose(opened))
+        return to_rgb(ImageOps.exif_transpose(opened))
 
 
 def _integer_to_grey(image: Image.Image) -> Image.Image:
@@ -141,7 +141,7 @@ def _float_to_grey(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(array * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
+def to_rgb(image: Image.Image) -> Image.Image:
     """RGB, with transparency composited on white and 16-bit / float / CMYK modes converted."""
     if image.mode in (*_SIXTEEN_BIT_MODES, "I"):
         image = _integer_to_grey(image)
@@ -167,6 +167,19 @@ def load(
     """
     if size is not None and size < 1:
         raise ValueError(f"size must be a positive number of pixels, got {size}")
+    return to_array(decode(path, max_pixels=max_pixels), size)
+
+
+def to_array(image: Image.Image, size: int | None = None) -> np.ndarray:
+    """An RGB image as float32 (H, W, 3) in [0, 1], its longest side resampled to `size`."""
+    if size is not None:
+        image = resize_longest(image, size)
+    return np.asarray(image, np.float32) / 255.0
+
+
+def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Reads an image file as an RGB Pillow image (conventions: module docstring); raises
+    ImageError for anything unreadable, before decoding when it is larger than `max_pixels`."""
     if max_pixels < 1:
         raise ValueError(f"max_pixels must be positive, got {max_pixels}")
     _check_file(path)
@@ -175,7 +188,7 @@ def load(
         # other warnings are about metadata (see the module docstring).
         warnings.simplefilter("ignore")
         try:
-            image = _decode(path, max_pixels)
+            return _decode(path, max_pixels)
         except ImageError:
             raise
         except FileNotFoundError:
@@ -199,9 +212,6 @@ def load(
                 f"{path}: cannot decode the image, it is corrupt or truncated ({_one_line(e)}); "
                 f"re-export or re-download it"
             ) from None
-    if size is not None:
-        image = resize_longest(image, size)
-    return np.asarray(image, np.float32) / 255.0
 
 
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
@@ -238,7 +248,7 @@ def _save_format(path: Path) -> str:
     return image_format
 
 
-def save(array: np.ndarray, path: str | os.PathLike) -> None:
+def save(array: np.ndarray, path: str | os.PathLike, icc_profile: bytes | None = None) -> None:
     """Writes atomically; the format follows the extension (PNG, JPEG at quality 95, ...).
 
     On failure an existing file at `path` is left as it was, and ImageError is raised.
@@ -246,6 +256,8 @@ def save(array: np.ndarray, path: str | os.PathLike) -> None:
     path = Path(path)
     image_format = _save_format(path)
     options = {"quality": 95} if image_format == "JPEG" else {}
+    if icc_profile:
+        options["icc_profile"] = icc_profile
     try:
         with atomic_write(path) as tmp:
             to_pil(array).save(tmp, format=image_format, **options)

@@ -56,6 +56,15 @@ class LossWeights(NamedTuple):
     tv: jax.Array  # scalar
 
 
+class LossInputs(NamedTuple):
+    """Everything the loss reads besides the image: one pytree, batched over its weights in a
+    sweep."""
+
+    params: dict  # VGG19 parameters
+    targets: Targets
+    weights: LossWeights
+
+
 def compute_targets(
     objective: Objective,
     params: dict,
@@ -80,11 +89,7 @@ def compute_targets(
 
 
 def total_loss(
-    image: jax.Array,
-    params: dict,
-    targets: Targets,
-    weights: LossWeights,
-    objective: Objective,
+    image: jax.Array, inputs: LossInputs, objective: Objective
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Weighted loss of one (H, W, 3) image, and its unweighted terms.
 
@@ -92,6 +97,7 @@ def total_loss(
       (total, {"content", "style", "tv", "total"}): `content` and `style` are the unweighted
       sums of the per-layer MSEs (the seed's definition), `total` the weighted sum.
     """
+    params, targets, weights = inputs
     features = objective.features(params, image[None])
     content_terms = {
         name: losses.content_loss(features[name], targets.content[name])[0]

@@ -9,23 +9,17 @@ the objective looks at every candidate layer and each member's content weights a
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import math
 import os
-from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
-from PIL import Image
 
-from stylejax import samples
-from stylejax.config import Config, effective_weights
+from stylejax.config import ONE_EVALUATION_PER_STEP, Config, ConfigError, effective_weights
 from stylejax.objective import LossWeights, Objective
-from stylejax.optimize import ONE_EVALUATION_PER_STEP, Progress, Result, Solver, optimize_batch
-from stylejax.stylize import Problem, initial_image, load_inputs, targets_for
 from stylejax.vgg import LAYERS, PARAM_SHAPES, deepest
 
 # Config fields a sweep may vary: each is data to the compiled program.
@@ -36,13 +30,14 @@ def members(config: Config, axes: dict[str, tuple]) -> list[Config]:
     """The product grid of `axes` ({field: values}) over `config`, first axis slowest."""
     unknown = [name for name in axes if name not in SWEEPABLE]
     if unknown:
-        raise ValueError(f"cannot sweep {', '.join(unknown)}; sweepable: {', '.join(SWEEPABLE)}")
+        raise ConfigError(unknown[0], f"cannot be swept; sweepable: {', '.join(SWEEPABLE)}")
     if axes and config.optimizer not in ONE_EVALUATION_PER_STEP:
         # Under vmap a line search runs until its slowest member: every member would pay the
         # worst case. The one-evaluation optimizers have no inner loop.
-        raise ValueError(
-            f"sweeps need an optimizer with one evaluation per step "
-            f"({', '.join(ONE_EVALUATION_PER_STEP)}), got {config.optimizer!r}"
+        raise ConfigError(
+            "optimizer",
+            f"must have one evaluation per step in a sweep "
+            f"({', '.join(ONE_EVALUATION_PER_STEP)}), got {config.optimizer!r}",
         )
     names = list(axes)
     return [
@@ -116,32 +111,18 @@ def available_bytes() -> int:
         return 8 << 30
 
 
-def planned_shape(config: Config) -> tuple[int, int] | None:
-    """(height, width) the content image will have at --size, from its header alone; None if
-    it cannot be read (loading it will then say why)."""
-    try:
-        with Image.open(config.content or samples.CONTENT) as image:
-            width, height = image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-    scale = config.size / max(width, height, 1)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def check_memory(config: Config, layers: tuple[str, ...]) -> None:
-    """Raises ValueError, before anything is loaded, when not even one run fits in half of the
-    device's free memory."""
-    shape = planned_shape(config)
-    if shape is None:
-        return
-    need = bytes_per_member(*shape, layers, remat=config.remat)
+def check_memory(shape: tuple[int, int], layers: tuple[str, ...], *, remat: bool) -> None:
+    """Raises ConfigError, before anything is compiled, when not even one run of an image of
+    `shape` (height, width) fits in half of the device's free memory."""
+    need = bytes_per_member(*shape, layers, remat=remat)
     free = available_bytes()
     if need > free * 0.5:
-        hint = "a smaller --size" + ("" if config.remat else ", --remat")
-        raise ValueError(
-            f"a {shape[1]}x{shape[0]} image needs about {need / 2**30:.1f} GiB per run, more "
-            f"than half of the {free / 2**30:.1f} GiB free on {jax.devices()[0].platform}; use "
-            f"{hint} or fewer sweep members"
+        hint = "a smaller size" + ("" if remat else ", remat")
+        raise ConfigError(
+            "size",
+            f"gives a {shape[1]}x{shape[0]} image that needs about {need / 2**30:.1f} GiB per "
+            f"run, more than half of the {free / 2**30:.1f} GiB free on "
+            f"{jax.devices()[0].platform}; use {hint} or fewer sweep members",
         )
 
 
@@ -177,72 +158,3 @@ def shard(tree, batch_mesh: Mesh, batched: bool):
 
 def pad_to(count: int, multiple: int) -> int:
     return math.ceil(count / multiple) * multiple
-
-
-def prepare_sweep(config: Config, axes: dict[str, tuple]) -> tuple[list[Config], Problem]:
-    """The member configs and one batched problem: inits (B, H, W, 3), weights (B,) each."""
-    configs = members(config, axes)
-    content, styles, weights = load_inputs(config)
-    objective = objective_for(configs, weights.preprocessing)
-    problem = Problem(
-        content=content,
-        styles=styles,
-        init=np.stack([initial_image(c, content) for c in configs]),
-        weights=weights,
-        objective=objective,
-        targets=targets_for(objective, config, content, styles, weights),
-        loss_weights=batched_weights(configs, objective.content_layers, weights.source),
-    )
-    return configs, problem
-
-
-def run_sweep(
-    config: Config,
-    problem: Problem,
-    *,
-    callback: Callable[[int, Progress], None] | None = None,
-    members_at_once: int | None = None,
-    loop: str | None = None,
-    resume: Callable[[int], tuple | None] | None = None,
-) -> list[Result]:
-    """Runs every member of a prepared sweep, as few compiled passes as memory allows.
-
-    The batch is sharded over all devices (of all processes); each pass is padded to the same
-    size, a multiple of the device count, so one compilation serves every pass. `callback`
-    gets the index of the pass's first member and the pass's `Progress`; `resume`, given that
-    index, returns the pass's checkpoint (`optimize.load_state`) or None.
-    """
-    count, height, width = problem.init.shape[:3]
-    devices = jax.device_count()
-    at_once = members_at_once or members_per_pass(
-        count,
-        bytes_per_member(height, width, problem.objective.layers, remat=problem.objective.remat),
-        available_bytes(),
-        devices,
-    )
-    at_once = pad_to(min(at_once, count), devices)
-    batch_mesh = mesh()
-    params = shard(problem.weights.params, batch_mesh, batched=False)
-    targets = shard(problem.targets, batch_mesh, batched=False)
-    solver = Solver(config.optimizer, learning_rate=config.learning_rate)
-    results: list[Result] = []
-    for first in range(0, count, at_once):
-        members = list(range(first, min(first + at_once, count)))
-        padded = members + [members[-1]] * (at_once - len(members))  # repeats, then dropped
-        pick = lambda tree: jax.tree.map(lambda a: np.asarray(a)[padded], tree)  # noqa: E731,B023
-        report = None if callback is None else functools.partial(callback, first)
-        results += optimize_batch(
-            shard(pick(problem.init), batch_mesh, batched=True),
-            params,
-            targets,
-            shard(pick(problem.loss_weights), batch_mesh, batched=True),
-            problem.objective,
-            solver,
-            evaluations=config.evaluations,
-            iterations=config.iterations,
-            chunk=config.save_every or 10,
-            callback=report,
-            loop=loop,
-            resume=None if resume is None else resume(first),
-        )[: len(members)]
-    return results

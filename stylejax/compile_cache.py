@@ -1,0 +1,5 @@
+"""Temporary (replaced by the helper's)."""
+
+
+def enable(*args, **kwargs):
+    pass
