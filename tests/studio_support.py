@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import threading
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import stylejax
 from stylejax import weights
 from stylejax.vgg import TORCHVISION
 from tests.reference import random_oihw_layers
@@ -23,7 +23,12 @@ def write_random_weights(path: Path, seed: int = 3) -> Path:
         for name, (kernel, bias) in random_oihw_layers(seed).items()
     }
     weights.save(
-        path, layers, TORCHVISION, source="torchvision", source_file="random", source_sha256="0" * 64
+        path,
+        layers,
+        TORCHVISION,
+        source="torchvision",
+        source_file="random",
+        source_sha256="0" * 64,
     )
     return path
 
@@ -61,19 +66,6 @@ def parse_events(text: str) -> list[tuple[str, dict]]:
     return events
 
 
-@dataclasses.dataclass(frozen=True)
-class GatedUpdate:
-    """The fields of stylejax.Update that the studio reads."""
-
-    evaluations: int
-    budget: int
-    seconds: float
-    size: tuple[int, int]
-    losses: list
-    histories: list
-    images: list
-
-
 class GatedStylizer:
     """A stand-in for stylejax.Stylizer whose runs wait on a gate, for tests that must
     control timing (queue order and positions). Each run sends an update, then waits for
@@ -89,7 +81,7 @@ class GatedStylizer:
         image = Image.new("RGB", (8, 8), (options.get("seed", 0) % 256, 0, 0))
         losses = [{"total": 1.0, "content": 1.0, "style": 0.0, "tv": 0.0}]
         record = losses[0] | {"iteration": 0, "evaluations": 1, "seconds": 0.0, "size": [8, 8]}
-        update = GatedUpdate(1, 10, 0.0, (8, 8), losses, [[record]], [image])
+        update = stylejax.Update(1, 10, 0.0, (8, 8), losses, [[record]], [image])
         stop = callback(update) if callback else False
         self.started.set()
         if not stop:

@@ -12,6 +12,7 @@ import dataclasses
 import hmac
 import io
 import json
+import math
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -27,7 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 import stylejax
 from stylejax import images, samples
-from stylejax.studio.jobs import Job, JobQueue, QueueFull, member_count, one_line
+from stylejax.studio.jobs import Job, JobQueue, QueueFull, one_line
 from stylejax.studio.store import LOG_FILE, JobStore, preview_name, result_name, valid_id
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -91,10 +92,11 @@ def _limited(receive, limit: int):
     return wrapped
 
 
-def parse_options(text: str | None) -> dict:
-    """The `options` field: a JSON object of library option names, validated like the CLI's."""
+def parse_options(text: str | None) -> tuple[dict, int]:
+    """The `options` field, a JSON object of library option names validated like the CLI's:
+    (the options, how many images the job makes)."""
     if text is None or not text.strip():
-        return {}
+        return {}, 1
     try:
         options = json.loads(text)
     except ValueError as e:
@@ -111,20 +113,20 @@ def parse_options(text: str | None) -> dict:
             field="init",
         )
     try:
-        stylejax.check_options(**options)
+        _, axes = stylejax.check_options(**options)
     except (ValueError, TypeError) as e:
         field = getattr(e, "field", None)
         raise ApiError(422, one_line(e), **({"field": field} if field else {})) from None
-    return options
+    return options, math.prod(len(values) for values in axes.values())
 
 
 def check_image(path: Path, label: str, max_pixels: int) -> None:
     """Decodes the upload with the CLI's guarded loader; ApiError 415/400 naming the problem."""
     try:
-        images.load(path, max_pixels=max_pixels)
+        images.decode(path, max_pixels=max_pixels)
     except images.ImageError as e:
         message = str(e).replace(str(path), label)
-        # images.load says "not an image file" when Pillow recognises no format at all.
+        # images.decode says "not an image file" when Pillow recognises no format at all.
         status = 415 if "not an image file" in message else 400
         raise ApiError(status, message, field=label.split(" ")[0]) from None
 
@@ -192,7 +194,7 @@ async def create_job(request: Request) -> Response:
         options_field = form.get("options")
         if isinstance(options_field, UploadFile):
             options_field = (await options_field.read()).decode("utf-8", "replace")
-        options = parse_options(options_field)
+        options, members = parse_options(options_field)
         contents, styles = _uploads(form, "content"), _uploads(form, "style")
         if len(contents) != 1:
             raise ApiError(400, "send exactly one content file", field="content")
@@ -211,6 +213,7 @@ async def create_job(request: Request) -> Response:
                 id=job_id,
                 options=options,
                 styles=len(styles),
+                members=members,
                 names={
                     "content": _clean_name(contents[0]),
                     "style": [_clean_name(s) for s in styles],
@@ -227,7 +230,7 @@ async def create_job(request: Request) -> Response:
     finally:
         await form.close()
     return JSONResponse(
-        {"id": job.id, "members": member_count(options)},
+        {"id": job.id, "members": members},
         status_code=201,
         headers={"Location": f"/api/jobs/{job.id}"},
     )
@@ -456,7 +459,12 @@ def create_app(settings: Settings, stylizer=None) -> Starlette:
     """A fresh studio app with its own job queue; `stylizer` defaults to a new Stylizer."""
     if stylizer is None:
         stylizer = stylejax.Stylizer()
-    queue = JobQueue(stylizer, JobStore(settings.workdir), max_queued=settings.queue_size)
+    queue = JobQueue(
+        stylizer,
+        JobStore(settings.workdir),
+        max_queued=settings.queue_size,
+        max_pixels=settings.max_pixels,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

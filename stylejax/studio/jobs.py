@@ -31,7 +31,6 @@ from stylejax.studio.store import (
 
 STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 TERMINAL = frozenset({"finished", "failed", "cancelled"})
-SWEEPABLE = ("style_weight", "content_weight", "tv_weight", "content_layer", "seed")
 DEFAULT_EVALUATIONS = Config().evaluations
 PREVIEW_WRITE_SECONDS = 2.0  # write the running preview to disk at most this often
 MAX_FRAMES = 120  # frames kept per member for the GIF (halved by decimation past it)
@@ -41,15 +40,6 @@ log = logging.getLogger("stylejax.studio")
 
 class QueueFull(Exception):
     """The queue holds its maximum number of waiting jobs."""
-
-
-def member_count(options: dict) -> int:
-    """How many images a job makes: the product of its swept options' lengths."""
-    count = 1
-    for name in SWEEPABLE:
-        if isinstance(options.get(name), list | tuple):
-            count *= len(options[name])
-    return count
 
 
 def one_line(error: BaseException) -> str:
@@ -70,6 +60,7 @@ class Job:
     id: str
     options: dict
     styles: int  # number of style images
+    members: int  # images it makes: 1, or the product of a sweep's axis lengths
     names: dict  # uploaded file names, as data only: {"content": str, "style": [str]}
     created: float
     status: str = "queued"
@@ -90,10 +81,6 @@ class Job:
 
     def __post_init__(self):
         self.budget = int(self.options.get("evaluations", DEFAULT_EVALUATIONS))
-
-    @property
-    def members(self) -> int:
-        return member_count(self.options)
 
     @property
     def done(self) -> bool:
@@ -130,6 +117,7 @@ class Job:
             id=record["id"],
             options=record.get("options") or {},
             styles=int(record.get("styles", 1)),
+            members=int(record.get("members", 1)),
             names=record.get("names") or {},
             created=float(record.get("created", 0.0)),
         )
@@ -145,12 +133,13 @@ class Job:
 class JobQueue:
     """A bounded FIFO of jobs and the one worker thread that runs them."""
 
-    def __init__(self, stylizer, store: JobStore, *, max_queued: int = 16):
+    def __init__(self, stylizer, store: JobStore, *, max_queued: int = 16, max_pixels: int):
         if max_queued < 1:
             raise ValueError(f"the queue must hold at least 1 job, got {max_queued}")
         self.stylizer = stylizer
         self.store = store
         self.max_queued = max_queued
+        self.max_pixels = max_pixels  # the server's limit, passed to every run
         self.lock = threading.RLock()  # re-entrant: _save_record runs inside and outside it
         self._wake = threading.Condition(self.lock)
         self.jobs: dict[str, Job] = {}
@@ -288,16 +277,20 @@ class JobQueue:
 
         status, error, returned = "finished", None, None
         try:
-            returned = self.stylizer.stylize(content, styles, callback=callback, **job.options)
+            returned = self.stylizer.stylize(
+                content, styles, callback=callback, **job.options, max_pixels=self.max_pixels
+            )
         except ValueError as e:  # user errors: bad options or images the library refused
             status, error = "failed", one_line(e)
         except Exception as e:  # a bug or the device failing: keep the server up, say what
             log.exception("job %s failed", job.id)
             status, error = "failed", f"{type(e).__name__}: {one_line(e)}"
         if returned is not None:
-            images = returned if isinstance(returned, list) else [returned]
-            with self.lock:
-                job.images = [to_pil(image) for image in images]
+            results = returned if isinstance(returned, list) else [returned]
+            with self.lock:  # a member a cancelled sweep never reached keeps its latest preview
+                for member, image in enumerate(results):
+                    if image is not None and member < len(job.images):
+                        job.images[member] = to_pil(image)
         if status == "finished" and job.cancel.is_set():
             status = "cancelled"
         self._save_results(job)
@@ -307,26 +300,34 @@ class JobQueue:
         self._save_record(job)
 
     def _progress(self, job: Job, update, last_write: list[float]) -> None:
-        """Stores the update as the job's latest state (called in the worker thread)."""
+        """Stores the update as the job's latest state (called in the worker thread).
+
+        A sweep too large for memory runs in passes: `update.first` is the index of the
+        update's first member, and its lists cover the members of the current pass."""
         images = [to_pil(image) for image in update.images]
+        members = range(update.first, update.first + len(images))
         with self.lock:
             job.evaluations, job.budget = int(update.evaluations), int(update.budget)
             job.seconds, job.size = float(update.seconds), list(update.size)
-            job.losses = [dict(loss) for loss in update.losses]
-            job.histories = [list(history) for history in update.histories]
-            job.images = images
-            job.png_cache = {}
-            if len(job.frames) != len(images):
-                job.frames = [[] for _ in images]
-            for frames, image in zip(job.frames, images, strict=True):
-                frames.append(image)
+            if len(job.images) != job.members:
+                job.images = [None] * job.members
+                job.frames = [[] for _ in range(job.members)]
+                job.losses = [{} for _ in range(job.members)]
+                job.histories = [[] for _ in range(job.members)]
+            for k, member in enumerate(members):
+                job.images[member] = images[k]
+                job.losses[member] = dict(update.losses[k])
+                job.histories[member] = list(update.histories[k])
+                frames = job.frames[member]
+                frames.append(images[k])
                 if len(frames) > MAX_FRAMES:
                     del frames[1::2]  # keep the first and every other frame
+            job.png_cache = {}
             job.version += 1
         now = time.monotonic()
         if now - last_write[0] >= PREVIEW_WRITE_SECONDS:
             last_write[0] = now
-            for member, image in enumerate(images):
+            for member, image in zip(members, images, strict=True):
                 self.store.save_png(job.id, preview_name(member), image)
 
     def _finish(self, job: Job, status: str, error: str | None = None) -> None:
@@ -342,12 +343,14 @@ class JobQueue:
             job.frames = []
         try:
             for member, image in enumerate(images):
+                if image is None:
+                    continue
                 self.store.save_png(job.id, result_name(member, "png"), image)
                 if len(frames) > member and frames[member]:
                     plot.animated_gif(
                         frames[member], self.store.path(job.id, result_name(member, "gif"))
                     )
-            for member in range(len(images)):
+            for member in range(job.members):
                 self.store.path(job.id, preview_name(member)).unlink(missing_ok=True)
         except OSError as e:
             log.error("job %s: cannot write its results: %s", job.id, one_line(e))
