@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +94,70 @@ class GatedStylizer:
         if not stop:
             self.gate.wait(30)
         return image
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m stylejax.serve` in a subprocess on localhost; SIGTERM on exit."""
+
+    def __init__(self, workdir: Path, weights, port: int, *extra: str):
+        self.workdir, self.port = Path(workdir), port
+        self.url = f"http://127.0.0.1:{port}/"
+        self.command = [
+            sys.executable,
+            "-m",
+            "stylejax.serve",
+            "--port",
+            str(port),
+            "--workdir",
+            str(workdir),
+            "--weights",
+            str(weights),
+            *extra,
+        ]
+        self.process: subprocess.Popen | None = None
+        self.returncode: int | None = None
+
+    def __enter__(self) -> ServerProcess:
+        root = Path(__file__).resolve().parents[1]
+        env = os.environ | {
+            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+        }
+        self.log = open(self.workdir.parent / f"server-{self.port}.log", "w+")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.command, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.output()}")
+            try:
+                if json.loads(self.get("api/health")) == {"status": "ok"}:
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"the server did not answer within 120 s: {self.output()}")
+
+    def __exit__(self, *exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.returncode = self.process.wait(60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.returncode = self.process.wait()
+        self.log.close()
+
+    def output(self) -> str:
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=30) as response:
+            return response.read()

@@ -141,10 +141,14 @@ async function start(event) {
       for (const value of values) ids.push(await submit({ ...base, [axis]: value }));
       makeSheet(axis, values, ids);
       watch(ids[0]);
+      loadGallery();
+setInterval(loadGallery, 5000);
     } else {
       state.sweep = null;
       $("sheet-wrap").hidden = true;
       watch(await submit(base));
+      loadGallery();
+setInterval(loadGallery, 5000);
     }
     $("stop").disabled = false;
   } catch (error) {
@@ -209,6 +213,7 @@ function show(id, job, ended) {
       $("dl-log").classList.remove("disabled");
     }
     loadGallery();
+setInterval(loadGallery, 5000);
     const next = state.sweep && state.sweep.ids[state.sweep.ids.indexOf(id) + 1];
     if (next) watch(next);
     else $("stop").disabled = true;
@@ -369,3 +374,4 @@ updateOutputs();
 drawCurve();
 loadSamples().catch((error) => message(`cannot load the sample images: ${error.message}`));
 loadGallery();
+setInterval(loadGallery, 5000);
