@@ -151,12 +151,21 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.returncode = self.process.wait()
+        self.output()
         self.log.close()
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()
+        """What the server printed (kept after it exited)."""
+        if not self.log.closed:
+            self.log.flush()
+            self.log.seek(0)
+            self._output = self.log.read()
+        return self._output
+
+    @property
+    def stopped_cleanly(self) -> bool:
+        """Exited after SIGTERM: uvicorn re-raises the signal once its shutdown is done."""
+        return self.returncode in (0, -signal.SIGTERM) and "Traceback" not in self.output()
 
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(self.url + path.lstrip("/"), timeout=30) as response:

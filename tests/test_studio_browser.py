@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
 
 # A preview every 2 evaluations; enough of them to see the picture change while it runs.
 RUN = {"size": "32", "evaluations": "40", "save-every": "2", "seed": "3"}
-REAL_RUN = {"size": "224", "evaluations": "120", "save-every": "5", "seed": "0"}
+REAL_RUN = {"size": "192", "evaluations": "100", "save-every": "4", "seed": "0", "init": "content"}
 
 # Pushes a hash of the preview's pixels each time a new preview has loaded.
 WATCH_PIXELS = """
@@ -58,6 +58,7 @@ def server(tmp_path_factory):
     weights = os.environ.get("STYLEJAX_STUDIO_WEIGHTS") or write_random_weights(tmp / "w.h5")
     with ServerProcess(tmp / "work", weights, free_port()) as process:
         yield process
+    assert process.stopped_cleanly, process.output()
 
 
 @pytest.fixture()
@@ -147,7 +148,7 @@ def test_a_job_in_the_browser(server, browser, tmp_path):
     )
     assert len(set(hashes)) >= 3
     if real:  # the README's screenshot: mid-run, with the loss curve drawn
-        wait_for(lambda: len(browser.execute_script("return studio.records")) > 12, 300, "a curve")
+        wait_for(lambda: len(browser.execute_script("return studio.records")) > 15, 600, "a curve")
     mid_run = tmp_path / "studio-running.png"
     browser.save_screenshot(str(mid_run))
 
