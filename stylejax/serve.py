@@ -127,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             threading.Thread(target=queue.begin_shutdown, daemon=True).start()
             super().handle_exit(sig, frame)
 
+    # log_config=None: no logging setup of uvicorn's own; warnings and errors (a port in use, a
+    # failed job) reach stderr through Python's last-resort handler, access logs are off.
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30
+        app, host=args.host, port=args.port, log_config=None, timeout_graceful_shutdown=30
     )
     url = url_for(args.host, args.port, args.token)
     print(f"stylejax studio: {url}  (jobs in {workdir}; Ctrl-C to stop)", flush=True)

@@ -124,12 +124,49 @@ def check(results: dict, expected: dict) -> None:
     assert len(distinct) == len(images)  # the check above could tell every job apart
 
 
-def test_sixteen_jobs_from_eight_clients_at_once(tmp_path):
+def test_sixteen_jobs_from_eight_clients_at_once_then_sigterm(tmp_path):
     weights = write_random_weights(tmp_path / "w.h5")
     with ServerProcess(tmp_path / "work", weights, free_port(), "--queue-size", "32") as server:
         results, _ = run_load(server.url)
+        # Then SIGTERM with a job running, one queued and an event stream open.
+        running, queued, final = start_jobs_for_sigterm(server.url)
     assert server.stopped_cleanly, server.output()
     check(results, expected_results(weights))
+    final.join(30)
+    assert final.event[0] == "end" and final.event[1]["status"] == "cancelled"
+    jobs = tmp_path / "work" / "jobs"
+    record = json.loads((jobs / running / "job.json").read_text())
+    assert record["status"] == "cancelled" and record["evaluations"] >= 4
+    with Image.open(jobs / running / "result-0.png") as kept:
+        assert max(kept.size) == OPTIONS["size"]
+    record = json.loads((jobs / queued / "job.json").read_text())
+    assert record["status"] == "cancelled" and "shut down" in record["error"]
+
+
+def start_jobs_for_sigterm(url: str):
+    """A job that runs until stopped (followed by an open event stream) and one queued."""
+    http = httpx.Client(base_url=url, timeout=120)
+    long = OPTIONS | {"evaluations": 100_000}
+    running = http.post("/api/jobs", files=job_files(png_bytes(1), [png_bytes(2)], long))
+    queued = http.post("/api/jobs", files=job_files(png_bytes(1), [png_bytes(2)], OPTIONS))
+    running, queued = running.json()["id"], queued.json()["id"]
+    deadline = time.monotonic() + 60
+    while http.get(f"/api/jobs/{running}").json()["evaluations"] < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    def follow():
+        with httpx.Client(base_url=url, timeout=120) as client:
+            with client.stream("GET", f"/api/jobs/{running}/events") as stream:
+                body = "".join(stream.iter_text())
+        final.event = parse_events(body)[-1]
+
+    final = threading.Thread(target=follow)
+    final.event = None
+    final.start()
+    time.sleep(0.5)  # the stream is open and has sent its first event
+    http.close()
+    return running, queued, final
 
 
 def benchmark() -> None:

@@ -267,9 +267,15 @@ function drawCurve() {
   const y = (l) => top + ((height - top - bottom) * (hi - l)) / (hi - lo);
   ctx.strokeStyle = "#ddd8cf";
   ctx.lineWidth = 1;
-  for (let p = Math.ceil(lo); p <= Math.floor(hi); p++) {
+  const powers = [];
+  for (let p = Math.ceil(lo); p <= Math.floor(hi); p++) powers.push(p);
+  for (const p of powers) {
     ctx.beginPath(); ctx.moveTo(left, y(p)); ctx.lineTo(width - right, y(p)); ctx.stroke();
     ctx.fillText(`1e${p}`, 4, y(p) + 4);
+  }
+  if (powers.length < 2) { // a narrow range: label its ends too
+    ctx.fillText(fmt(Math.pow(10, hi), 2), 4, top + 8);
+    ctx.fillText(fmt(Math.pow(10, lo), 2), 4, height - bottom);
   }
   ctx.fillText(`${xMax} evals`, width - right - 56, height - 4);
   ctx.fillText("0", left, height - 4);
@@ -333,7 +339,8 @@ async function loadGallery() {
   }
   const running = jobs.filter((j) => j.status === "running").length;
   const queued = jobs.filter((j) => j.status === "queued").length;
-  $("server").textContent = `${running} running, ${queued} queued, ${jobs.length} jobs in all`;
+  const all = jobs.length === 1 ? "1 job" : `${jobs.length} jobs`;
+  $("server").textContent = `${running} running, ${queued} queued, ${all} in all`;
   const done = jobs.filter((j) => j.status !== "queued" && j.status !== "running"
     && j.evaluations > 0);
   const gallery = $("gallery");
