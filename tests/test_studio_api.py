@@ -414,3 +414,15 @@ def test_the_page_and_samples_are_served(client):
     sample = client.get("/samples/content.jpg")
     assert sample.status_code == 200 and Image.open(io.BytesIO(sample.content)).format == "JPEG"
     assert client.get("/samples/secret.jpg").status_code == 404
+
+
+def test_a_job_the_library_refuses_fails_with_its_message(client):
+    # check_options accepts size 4, but the image is then too small for relu5_1's pooling.
+    job_id = submit(client, {"size": 4, "evaluations": 2}).json()["id"]
+    final = events(client, job_id)[-1][1]
+    assert final["status"] == "failed" and "\n" not in final["error"]
+    assert "size" in final["error"] and "Traceback" not in final["error"]
+    assert client.get(f"/api/jobs/{job_id}/image").status_code == 404
+    assert client.get(f"/api/jobs/{job_id}/result.png").status_code == 404
+    assert client.get(f"/api/jobs/{job_id}/log.json").json()["status"] == "failed"
+    assert client.get("/api/health").json() == {"status": "ok"}

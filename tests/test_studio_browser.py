@@ -178,6 +178,9 @@ def test_a_job_in_the_browser(server, browser, tmp_path):
     if target:  # README's screenshot: 256 colours keep it small
         with Image.open(desktop) as shot:
             shot.convert("RGB").quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(target)
+    if not real:
+        stop_a_job(browser, text)
+        sweep(browser, tmp_path)
     viewport(browser, 390, 844, mobile=True)
     time.sleep(0.3)
     phone = tmp_path / "studio-phone.png"
@@ -190,5 +193,37 @@ def test_a_job_in_the_browser(server, browser, tmp_path):
             assert image.size == size
     keep = os.environ.get("STYLEJAX_STUDIO_SHOTS")
     if keep:
-        for shot in (mid_run, desktop, phone):
+        for shot in tmp_path.glob("studio-*.png"):
             shutil.copy(shot, Path(keep) / shot.name)
+
+
+def stop_a_job(browser, text) -> None:
+    """Stop keeps the latest image: the job ends cancelled, with its PNG to download."""
+    set_value(browser, "evaluations", "5000")
+    browser.find_element("id", "start").click()
+    wait_for(lambda: text("status") == "running" and int(text("evals").split()[0]) >= 4, 60, "run")
+    browser.find_element("id", "stop").click()
+    wait_for(lambda: text("status") == "cancelled", 60, "the job to stop")
+    assert int(text("evals").split()[0]) < 5000
+    assert "disabled" not in browser.find_element("id", "dl-png").get_attribute("class")
+
+
+def sweep(browser, tmp_path) -> None:
+    """Sweep mode: one job per seed, filling the contact sheet cell by cell."""
+    set_value(browser, "evaluations", "8")
+    browser.find_element("id", "sweep").click()
+    set_value(browser, "sweep-axis", "seed")
+    set_value(browser, "sweep-values", "5 6 7")
+    browser.find_element("id", "start").click()
+
+    def cells():
+        return browser.find_elements("css selector", "#sheet .cell")
+
+    def statuses():
+        return [c.find_element("css selector", "figcaption span:last-child").text for c in cells()]
+
+    wait_for(lambda: len(cells()) == 3, 30, "the contact sheet")
+    wait_for(lambda: statuses() == ["finished"] * 3, 120, "every cell to finish")
+    loaded = "return [...document.querySelectorAll('#sheet img')].map(i => i.naturalWidth)"
+    wait_for(lambda: all(w > 0 for w in browser.execute_script(loaded)), 20, "the cells' images")
+    browser.save_screenshot(str(tmp_path / "studio-sweep.png"))
