@@ -185,6 +185,9 @@ def test_a_job_in_the_browser(server, browser, tmp_path):
     time.sleep(0.3)
     phone = tmp_path / "studio-phone.png"
     browser.save_screenshot(str(phone))
+    browser.execute_script("document.getElementById('run').scrollIntoView()")
+    time.sleep(0.2)
+    browser.save_screenshot(str(tmp_path / "studio-phone-run.png"))
     # At phone width nothing is wider than the window (no sideways scrolling).
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= browser.execute_script("return window.innerWidth")

@@ -300,7 +300,8 @@ function makeSheet(axis, values, ids) {
     img.alt = `${axis} = ${values[i]}`;
     const caption = document.createElement("figcaption");
     const label = document.createElement("span");
-    label.textContent = axis === "style_weight" ? (+values[i]).toExponential(0) : values[i];
+    label.textContent = axis === "style_weight"
+      ? (+values[i]).toExponential(0).replace("e+", "e") : values[i];
     const status = document.createElement("span");
     status.textContent = "queued";
     caption.append(label, status);
