@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -38,6 +42,21 @@ def write_random_weights(path: Path, seed: int = 3) -> Path:
         source_sha256="0" * 64,
     )
     return path
+
+
+@functools.cache
+def random_weights_file() -> Path:
+    """One random-weights file for the whole test session (removed at exit)."""
+    folder = Path(tempfile.mkdtemp(prefix="stylejax-studio-test-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return write_random_weights(folder / "random.h5")
+
+
+@functools.cache
+def warm_stylizer() -> stylejax.Stylizer:
+    """One Stylizer on those weights for the whole session: its compiled programs are reused
+    by every test that runs the same shapes and options."""
+    return stylejax.Stylizer(random_weights_file())
 
 
 def png_bytes(seed: int, size: tuple[int, int] = (40, 32)) -> bytes:

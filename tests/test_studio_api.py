@@ -19,14 +19,13 @@ pytest.importorskip("httpx2")
 
 from starlette.testclient import TestClient  # noqa: E402
 
-import stylejax  # noqa: E402
 from stylejax.studio import Settings, create_app  # noqa: E402
 from tests.studio_support import (  # noqa: E402
     GatedStylizer,
     job_files,
     parse_events,
     png_bytes,
-    write_random_weights,
+    warm_stylizer,
 )
 
 TINY = {"size": 32, "evaluations": 8, "save_every": 2, "seed": 1}
@@ -34,9 +33,8 @@ LONG = {"size": 32, "evaluations": 100_000, "save_every": 2, "seed": 1}  # runs 
 
 
 @pytest.fixture(scope="module")
-def stylizer(tmp_path_factory):
-    path = write_random_weights(tmp_path_factory.mktemp("weights") / "random.h5")
-    return stylejax.Stylizer(path)
+def stylizer():
+    return warm_stylizer()
 
 
 def client_for(workdir, stylizer, **settings) -> TestClient:

@@ -31,7 +31,8 @@ from tests.studio_support import (
     job_files,
     parse_events,
     png_bytes,
-    write_random_weights,
+    random_weights_file,
+    warm_stylizer,
 )
 
 httpx = pytest.importorskip("httpx2")
@@ -95,11 +96,9 @@ def run_load(url: str) -> tuple[dict, float]:
     return out, time.monotonic() - start
 
 
-def expected_results(weights: Path) -> dict:
+def expected_results() -> dict:
     """The library's result for every job's inputs, computed in this process."""
-    import stylejax
-
-    stylizer = stylejax.Stylizer(weights)
+    stylizer = warm_stylizer()
     style = Image.open(io.BytesIO(png_bytes(STYLE_SEED)))
     expected = {}
     for client in range(CLIENTS):
@@ -125,13 +124,13 @@ def check(results: dict, expected: dict) -> None:
 
 
 def test_sixteen_jobs_from_eight_clients_at_once_then_sigterm(tmp_path):
-    weights = write_random_weights(tmp_path / "w.h5")
+    weights = random_weights_file()
     with ServerProcess(tmp_path / "work", weights, free_port(), "--queue-size", "32") as server:
         results, _ = run_load(server.url)
         # Then SIGTERM with a job running, one queued and an event stream open.
         running, queued, final = start_jobs_for_sigterm(server.url)
     assert server.stopped_cleanly, server.output()
-    check(results, expected_results(weights))
+    check(results, expected_results())
     final.join(30)
     assert final.event[0] == "end" and final.event[1]["status"] == "cancelled"
     jobs = tmp_path / "work" / "jobs"
@@ -173,12 +172,12 @@ def benchmark() -> None:
     """Prints the figures for BENCHMARKS.md."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        weights = write_random_weights(tmp / "w.h5")
+        weights = random_weights_file()
         with ServerProcess(tmp / "work", weights, free_port(), "--queue-size", "32") as server:
             # One job first, so that compilation is not counted as load.
             warm, warm_seconds = run_warm(server.url)
             results, wall = run_load(server.url)
-        check(results, expected_results(weights))
+        check(results, expected_results())
     seconds = sorted(r["seconds"] for r in results.values())
     jobs = len(results)
     cpu = next(
