@@ -4,6 +4,8 @@
     python scripts/benchmark.py --quick              # smoke run, 64 px, 20 evaluations
     python scripts/benchmark.py --skip-torch         # stylejax only (e.g. a GPU without torch)
     python scripts/benchmark.py --json bench.json    # also write the raw numbers
+    python scripts/benchmark.py --accelerator        # GPU: precisions, sweep, largest size
+    python scripts/benchmark.py --large --pairs C:S  # pyramid against single scale, >= 768 px
 
 Both sides solve the same problem on the same machine: the same converted VGG19 weights (read
 with `stylejax.weights.read`, kernels transposed HWIO -> OIHW for torch), the same preprocessing
@@ -23,8 +25,8 @@ What is measured:
    takes to lower and compile that function.
 2. Whole runs of `--evaluations` evaluations at `--run-size`: torch's `optim.LBFGS` as the classic
    PyTorch tutorial (the seed) runs it (lr 1, history 10, no line search, the closure clamps the
-   pixels to [0, 1] first; every closure call is one evaluation), and `stylejax.stylize` with each
-   optimizer of `stylejax.optimize.OPTIMIZERS`. Reported: optimization wall time (and, for
+   pixels to [0, 1] first; every closure call is one evaluation), and the pipeline with each
+   optimizer of `stylejax.config.OPTIMIZERS`. Reported: optimization wall time (and, for
    stylejax, wall time including compilation), evaluations per iteration, and the total loss
    after `--loss-at` evaluations (the last record at or below that count).
 
@@ -52,13 +54,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from stylejax.config import Config, effective_weights
+from stylejax import pipeline
+from stylejax.config import OPTIMIZERS, Config, effective_weights
 from stylejax.default_weights import resolve
-from stylejax.objective import total_loss
-from stylejax.optimize import OPTIMIZERS
-from stylejax.stylize import Problem, prepare, stylize
+from stylejax.objective import LossInputs, Objective, total_loss
 from stylejax.vgg import LAYERS
-from stylejax.weights import read
+from stylejax.weights import Weights, read
 
 RTOL = 1e-4  # torch vs stylejax loss at the shared init
 GRAD_RTOL = 1e-3  # relative L2 distance of the two gradients at the shared init
@@ -108,6 +109,39 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if min(args.sizes + [args.run_size, args.evaluations, args.timing_evals]) < 1:
         p.error("sizes, --evaluations and --timing-evals must be at least 1")
     return args
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A single-scale run as the benchmark measures it: the pipeline's plan and its inputs."""
+
+    plan: pipeline.Plan
+    content: np.ndarray  # (H, W, 3)
+    styles: list[np.ndarray]
+    init: np.ndarray  # (H, W, 3), the pipeline's own start image
+    inputs: LossInputs  # unbatched loss weights
+    objective: Objective
+
+    @property
+    def weights(self) -> Weights:
+        return self.plan.weights
+
+
+def prepare(config: Config) -> Problem:
+    plan = pipeline.from_config(config)
+    scale = plan.scales[-1]
+    return Problem(
+        plan=plan,
+        content=pipeline.content_at(plan, scale),
+        styles=pipeline.styles_at(plan, scale),
+        init=pipeline.initial_images(plan)[0],
+        inputs=LossInputs(
+            plan.weights.params,
+            pipeline.targets_at(plan, scale),
+            jax.tree.map(lambda a: a[0], plan.loss_weights),
+        ),
+        objective=plan.objective,
+    )
 
 
 def make_config(args: argparse.Namespace, size: int, optimizer: str = "lbfgs") -> Config:
@@ -268,14 +302,13 @@ def run_torch_lbfgs(loss_fn, init: np.ndarray, evaluations: int) -> dict:
 def time_per_eval_jax(problem: Problem, timed: int, warmup: int) -> dict:
     """Warm jitted `value_and_grad(total_loss)`; compile time of `.lower().compile()`."""
     fn = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnames="objective")
-    args = (problem.weights.params, problem.targets, problem.loss_weights)
     image = jax.device_put(problem.init)
     start = time.perf_counter()
-    compiled = fn.lower(image, *args, objective=problem.objective).compile()
+    compiled = fn.lower(image, problem.inputs, objective=problem.objective).compile()
     compile_seconds = time.perf_counter() - start
 
     def evaluate():
-        return jax.block_until_ready(compiled(image, *args))
+        return jax.block_until_ready(compiled(image, problem.inputs))
 
     (value, _), grad = evaluate()
     result = dict(value=float(value), grad=np.asarray(grad), compile_seconds=compile_seconds)
@@ -290,9 +323,10 @@ def time_per_eval_jax(problem: Problem, timed: int, warmup: int) -> dict:
 
 
 def run_stylejax(config: Config, problem: Problem) -> dict:
-    """`stylize` with `config.optimizer`; outer wall time includes compilation."""
+    """The pipeline with `config.optimizer`; outer wall time includes compilation."""
     start = time.perf_counter()
-    result = stylize(config, problem)
+    plan = dataclasses.replace(problem.plan, config=config, members=[config])
+    (result,) = pipeline.run(plan)
     wall = time.perf_counter() - start
     if result.status != "finished":
         print(f"warning: stylejax {config.optimizer} ended {result.status}", file=sys.stderr)
@@ -542,6 +576,16 @@ def sweep_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if "--accelerator" in argv:
+        import bench_accelerator
+
+        bench_accelerator.main([a for a in argv if a != "--accelerator"])
+        return
+    if "--large" in argv:
+        import bench_large
+
+        bench_large.main([a for a in argv if a != "--large"])
+        return
     args = parse_args(argv)
     if args.sweep:
         sweep_benchmark(args, argv)
@@ -596,7 +640,7 @@ def main(argv: list[str] | None = None) -> None:
     config = make_config(args, args.run_size)
     problem = prepare(config)
     report["run_shape"] = f"{problem.init.shape[1]}x{problem.init.shape[0]}"
-    weights = problem.loss_weights
+    weights = problem.inputs.weights
     report["problem"] = (
         f"{Path(args.content).name} + {Path(args.style).name}; weights "
         f"{Path(problem.weights.path).name} ({problem.weights.source}); content "

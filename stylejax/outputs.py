@@ -87,6 +87,7 @@ def write_results(
             result.history,
             o.curve,
             title=f"{o.image.name}: {plan.config.optimizer}, {source} VGG19",
+            tv=plan.members[index].tv_weight > 0,
         )
         if o.gif is not None:
             plot.animated_gif(frames[index], o.gif)

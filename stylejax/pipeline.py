@@ -19,8 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from stylejax import checkpoint, colors, images, pyramid
+from stylejax import checkpoint, colors, images, pyramid, samples
 from stylejax.config import Config, ConfigError
+from stylejax.features import load_weights
 from stylejax.objective import LossInputs, LossWeights, Objective, Targets, compute_targets
 from stylejax.optimize import Carry, Progress, Result, optimize_batch
 from stylejax.solvers import Solver
@@ -136,6 +137,22 @@ def prepare(
         loss_weights=batched_weights(configs, objective.content_layers, weights.source),
         scales=scales,
         fingerprint=checkpoint.fingerprint(config, axes, weights.sha256),
+    )
+
+
+def from_config(
+    config: Config, axes: dict[str, tuple] | None = None, weights: Weights | None = None
+) -> Plan:
+    """`prepare` with the images the config names (the bundled samples by default), decoded
+    with the guarded loader, and its weights (or `weights`)."""
+    decode = lambda path: images.decode(path, max_pixels=config.max_pixels)  # noqa: E731
+    return prepare(
+        config,
+        axes,
+        content=decode(config.content or samples.CONTENT),
+        styles=[decode(path) for path in config.style or (samples.STYLE,)],
+        init=None if config.init in ("content", "random") else decode(config.init),
+        weights=weights or load_weights(config.weights),
     )
 
 
@@ -278,6 +295,7 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
     offset = sum(s.evaluations for s in plan.scales[:scale_index])
     budget = sum(s.evaluations for s in plan.scales)
     results: list[Result] = []
+    compile_seconds = 0.0
     for index in range(scale_index, len(plan.scales)):
         scale = plan.scales[index]
         if resume is not None and index == resume.scale:
@@ -309,13 +327,17 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
             loop=loop,
             tag={"size": list(scale.shape)},
         )
+        compile_seconds += results[0].compile_seconds
         histories = [r.history for r in results]
         images_now = np.stack([r.image for r in results])
         offset += scale.evaluations
         if any(r.status == "stopped" for r in results):
             break
     presented = present(plan, scale, images_now)
-    return [dataclasses.replace(r, image=presented[b]) for b, r in enumerate(results)]
+    return [
+        dataclasses.replace(r, image=presented[b], compile_seconds=compile_seconds)
+        for b, r in enumerate(results)
+    ]
 
 
 def _relay(callback, plan: Plan, first, real, index, budget, progress: Progress):

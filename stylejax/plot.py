@@ -1,218 +1,139 @@
-"""Loss curves and progress GIFs, drawn with pillow and numpy only (no matplotlib)."""
+"""Run outputs as pictures: loss curves (matplotlib, Agg), contact sheets and GIFs (Pillow).
+
+matplotlib is used through `Figure` and the Agg canvas only, never `pyplot`, so nothing here
+touches global state or needs a display. Every file is written atomically.
+"""
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
 from stylejax.atomic import atomic_write
 
-WIDTH, HEIGHT = 800, 500
-SUPERSAMPLE = 2  # draw at 2x, then downsample: anti-aliased lines and text
+WIDTH, HEIGHT, DPI = 800, 500, 100  # loss curve size in pixels
 
-# (history key, legend label, colour)
+# (history key, legend label, colour); tv only when asked (records carry it even when unused).
 SERIES = (
-    ("total", "total (weighted)", (31, 119, 180)),
-    ("content", "content (unweighted)", (255, 127, 14)),
-    ("style", "style (unweighted)", (44, 160, 44)),
+    ("total", "total (weighted)", "#1f77b4"),
+    ("content", "content (unweighted)", "#ff7f0e"),
+    ("style", "style (unweighted)", "#2ca02c"),
+    ("tv", "tv (unweighted)", "#9467bd"),
 )
+SCALE_CHANGE = "scale change"  # gid of the vertical lines marking a pyramid's new size
 INK = (34, 34, 34)
-MUTED = (90, 90, 90)
-GRID = (226, 226, 226)
-GRID_MINOR = (243, 243, 243)
 
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-Point = tuple[float, float]
+CELL = 256  # contact-sheet members smaller than this are enlarged towards it
+GAP = 8  # pixels between contact-sheet cells
 
 
-def _font(size: float) -> Font:
-    return ImageFont.load_default(size=size * SUPERSAMPLE)
+# ---------------------------------------------------------------------------- loss curves
 
 
-def _text_size(font: Font, text: str) -> tuple[float, float]:
-    left, top, right, bottom = font.getbbox(text)
-    return right - left, bottom - top
+def _column(history: Sequence[Mapping], key: str) -> np.ndarray:
+    """`key` of every record as floats; missing, non-finite or non-positive values are NaN,
+    which matplotlib leaves as gaps in a line."""
+    values = np.array([float(record.get(key, math.nan)) for record in history], np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(values) & (values > 0), values, np.nan)
 
 
-def _nice_step(span: float, target: int = 6) -> float:
-    """A 1-2-2.5-5 x 10^k step that cuts `span` into about `target` pieces."""
-    raw = span / target
-    magnitude = 10.0 ** math.floor(math.log10(raw))
-    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if m * magnitude >= raw * (1 - 1e-9):
-            return m * magnitude
-    return 10.0 * magnitude
-
-
-def _format_number(value: float) -> str:
-    if abs(value - round(value)) < 1e-9 * max(1.0, abs(value)):
-        return f"{round(value):,}"
-    return f"{value:g}"
-
-
-def _series(history: list[dict[str, float]], key: str) -> list[list[Point]]:
-    """(evaluations, log10 loss) runs, split wherever a value is missing, <= 0 or not finite."""
-    runs: list[list[Point]] = [[]]
+def _size_changes(history: Sequence[Mapping]) -> list[tuple[float, tuple[int, ...]]]:
+    """(evaluations, new size) wherever a record's `size` differs from the previous record's."""
+    changes, previous = [], None
     for record in history:
-        x, y = float(record.get("evaluations", math.nan)), float(record.get(key, math.nan))
-        if math.isfinite(x) and math.isfinite(y) and y > 0:
-            runs[-1].append((x, math.log10(y)))
-        elif runs[-1]:
-            runs.append([])
-    return [run for run in runs if run]
+        size = record.get("size")
+        if size is None:
+            continue
+        size = tuple(int(s) for s in size)
+        if previous is not None and size != previous:
+            changes.append((float(record.get("evaluations", math.nan)), size))
+        previous = size
+    return [(x, size) for x, size in changes if math.isfinite(x)]
 
 
-def _draw_power_of_ten(
-    draw: ImageDraw.ImageDraw, right: float, middle: float, exponent: int, base: Font, small: Font
-) -> None:
-    """Draw '10' with a raised exponent, right-aligned at `right`, centred on `middle`."""
-    sup = str(exponent)  # the default font has no U+2212 minus sign
-    base_w, _ = _text_size(base, "10")
-    sup_w, _ = _text_size(small, sup)
-    x = right - base_w - sup_w - SUPERSAMPLE
-    draw.text((x, middle), "10", font=base, fill=MUTED, anchor="lm")
-    draw.text(
-        (x + base_w + SUPERSAMPLE, middle - 4 * SUPERSAMPLE),
-        sup,
-        font=small,
-        fill=MUTED,
-        anchor="lm",
-    )
+def loss_figure(history: Sequence[Mapping], *, title: str = "", tv: bool = False) -> Figure:
+    """The loss-curve figure: total, content, style (and tv if `tv`, for runs that weight it)
+    against evaluations on a log y axis; a dashed vertical line, labelled with the new size,
+    wherever the records' `size` ([h, w]) changes (a pyramid's next scale)."""
+    figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    x = _column(history, "evaluations")
+    plotted = 0
+    for key, label, colour in SERIES:
+        y = _column(history, key)
+        if key == "tv" and not tv:
+            continue
+        shown = np.isfinite(x) & np.isfinite(y)
+        # A value with no finite neighbour would be an invisible line of one point: mark it.
+        marker = "o" if shown.sum() < 2 else None
+        axes.plot(x, y, label=label, color=colour, linewidth=1.8, marker=marker, markersize=4)
+        plotted += int(shown.sum())
+    if plotted:
+        axes.set_yscale("log")
+    else:
+        axes.set_yticks([])
+        axes.text(
+            0.5,
+            0.5,
+            "no positive, finite losses to plot",
+            transform=axes.transAxes,
+            ha="center",
+            va="center",
+            color="0.4",
+        )
+    for evaluations, size in _size_changes(history):
+        axes.axvline(evaluations, color="0.45", linestyle="--", linewidth=1, gid=SCALE_CHANGE)
+        axes.annotate(
+            "×".join(map(str, size)),
+            xy=(evaluations, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=9,
+            color="0.3",
+            gid=SCALE_CHANGE,
+        )
+    if np.isfinite(x).any():
+        axes.set_xlim(left=min(0.0, np.nanmin(x)))
+    else:
+        axes.set_xlim(0.0, 1.0)
+    axes.set_xlabel("function evaluations")
+    axes.set_ylabel("loss (log scale)" if plotted else "loss")
+    axes.grid(True, which="major", color="0.88")
+    axes.grid(True, which="minor", axis="y", color="0.95")
+    # Above the plot in one row, so the legend never covers a curve or a size label.
+    figure.legend(loc="outside upper center", ncols=4, frameon=False)
+    if title:
+        axes.set_title(title, wrap=True)
+    return figure
 
 
 def loss_curve(
-    history: list[dict[str, float]], path: str | os.PathLike, *, title: str = ""
+    history: Sequence[Mapping], path: str | os.PathLike, *, title: str = "", tv: bool = False
 ) -> None:
-    """Draws total, content and style losses against function evaluations on a log-scale y axis."""
-    s = SUPERSAMPLE
-    image = Image.new("RGB", (WIDTH * s, HEIGHT * s), "white")
-    draw = ImageDraw.Draw(image)
-    title_font, label_font, tick_font, sup_font = _font(17), _font(13), _font(12), _font(9)
-
-    runs = {key: _series(history, key) for key, _, _ in SERIES}
-    points = [p for key_runs in runs.values() for run in key_runs for p in run]
-    if points:
-        xs = [p[0] for p in points]
-        ys = [p[1] for p in points]
-        x_lo = 0.0 if 0 <= min(xs) else min(xs)
-        x_hi = max(max(xs), x_lo + 1)
-        y_lo, y_hi = math.floor(min(ys)), math.ceil(max(ys))
-    else:
-        x_lo, x_hi, y_lo, y_hi = 0.0, 1.0, 0, 1
-    y_hi = max(y_hi, y_lo + 1)
-
-    # Layout (in 1x pixels, scaled by s): title, legend row, plot box, tick labels, axis labels.
-    top = 14
-    if title:
-        draw.text((WIDTH * s / 2, top * s), title, font=title_font, fill=INK, anchor="mt")
-        top += 28
-    legend_y = top + 8
-    left, right, plot_top, bottom = 84, WIDTH - 28, top + 32, HEIGHT - 62
-
-    # Legend: one centred row above the plot, so it never covers a curve.
-    items = [(label, colour) for _, label, colour in SERIES]
-    swatch, gap, spacing = 24, 7, 26
-    widths = [_text_size(label_font, label)[0] / s for label, _ in items]
-    total_w = sum(swatch + gap + w for w in widths) + spacing * (len(items) - 1)
-    x = (left + right) / 2 - total_w / 2
-    for (label, colour), w in zip(items, widths, strict=True):
-        draw.line(
-            [(x * s, legend_y * s), ((x + swatch) * s, legend_y * s)], fill=colour, width=3 * s
-        )
-        draw.text(
-            ((x + swatch + gap) * s, legend_y * s), label, font=label_font, fill=INK, anchor="lm"
-        )
-        x += swatch + gap + w + spacing
-
-    def px(xv: float) -> float:
-        return (left + (xv - x_lo) / (x_hi - x_lo) * (right - left)) * s
-
-    def py(yv: float) -> float:
-        return (bottom - (yv - y_lo) / (y_hi - y_lo) * (bottom - plot_top)) * s
-
-    # Grid: minor lines at 2..9 x 10^k, major at decades, vertical lines at x ticks.
-    decades = y_hi - y_lo
-    label_every = max(1, math.ceil(decades / 8))
-    if decades <= 12:
-        for k in range(y_lo, y_hi):
-            for m in range(2, 10):
-                yy = py(k + math.log10(m))
-                draw.line([(left * s, yy), (right * s, yy)], fill=GRID_MINOR, width=s)
-    for k in range(y_lo, y_hi + 1):
-        yy = py(k)
-        draw.line([(left * s, yy), (right * s, yy)], fill=GRID, width=s)
-        if k % label_every == 0:
-            draw.line([((left - 5) * s, yy), (left * s, yy)], fill=INK, width=s)
-            _draw_power_of_ten(draw, (left - 9) * s, yy, k, tick_font, sup_font)
-
-    step = _nice_step(x_hi - x_lo)
-    tick = math.ceil(x_lo / step - 1e-9) * step
-    while tick <= x_hi + 1e-9 * step:
-        xx = px(tick)
-        draw.line([(xx, plot_top * s), (xx, bottom * s)], fill=GRID, width=s)
-        draw.line([(xx, bottom * s), (xx, (bottom + 5) * s)], fill=INK, width=s)
-        draw.text(
-            (xx, (bottom + 9) * s), _format_number(tick), font=tick_font, fill=MUTED, anchor="mt"
-        )
-        tick += step
-
-    # Curves, clipped to the plot box by drawing on their own layer.
-    layer = Image.new("RGBA", image.size, (0, 0, 0, 0))
-    layer_draw = ImageDraw.Draw(layer)
-    for key, _, colour in SERIES:
-        for run in runs[key]:
-            pts = [(px(xv), py(yv)) for xv, yv in run]
-            if len(pts) == 1:
-                (cx, cy), r = pts[0], 2.5 * s
-                layer_draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=colour)
-            else:
-                layer_draw.line(pts, fill=colour, width=2 * s, joint="curve")
-    box = (left * s, plot_top * s, right * s + 1, bottom * s + 1)
-    image.paste(layer.crop(box), box[:2], layer.crop(box))
-
-    if not points:
-        draw.text(
-            ((left + right) / 2 * s, (plot_top + bottom) / 2 * s),
-            "no positive, finite losses to plot",
-            font=label_font,
-            fill=MUTED,
-            anchor="mm",
-        )
-
-    # Frame and axis labels.
-    draw.rectangle(
-        [left * s, plot_top * s, right * s, bottom * s], outline=(150, 150, 150), width=s
-    )
-    draw.line(
-        [(left * s, plot_top * s), (left * s, bottom * s), (right * s, bottom * s)],
-        fill=INK,
-        width=s,
-    )
-    draw.text(
-        ((left + right) / 2 * s, (HEIGHT - 14) * s),
-        "function evaluations",
-        font=label_font,
-        fill=INK,
-        anchor="mb",
-    )
-    label = "loss (log scale)"
-    w, h = _text_size(label_font, label)
-    text = Image.new("RGBA", (int(w) + 4 * s, int(h) + 8 * s), (255, 255, 255, 0))
-    ImageDraw.Draw(text).text((2 * s, 4 * s), label, font=label_font, fill=INK, anchor="lt")
-    text = text.rotate(90, expand=True)
-    centre = (bottom + plot_top) / 2 * s
-    image.paste(text, (14 * s, int(centre - text.height / 2)), text)
-
-    final = image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS)
+    """Writes `loss_figure(history, title=title, tv=tv)` to `path` (.png, .jpg, .svg or .pdf;
+    PNG for any other extension)."""
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    figure = loss_figure(history, title=title, tv=tv)
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in figure.canvas.get_supported_filetypes():
+        kind = "png"
     with atomic_write(path) as tmp:
-        final.save(tmp, format=fmt)
+        figure.savefig(tmp, format=kind, dpi=DPI, facecolor="white")
+
+
+# ---------------------------------------------------------------------------- images
 
 
 def _to_image(frame: np.ndarray | Image.Image) -> Image.Image:
@@ -236,17 +157,21 @@ def animated_gif(
     seconds_per_frame: float = 0.1,
     hold_last: float = 1.0,
 ) -> None:
-    """Write frames (float [0, 1] (H, W, 3) arrays or PIL images) as a looping GIF.
+    """Write in-memory frames (float [0, 1] or uint8 (H, W, 3) arrays, or PIL images) as a
+    looping GIF.
 
-    Each frame gets its own adaptive 256-colour palette. The last frame is shown for
+    Frames smaller than the last one (a pyramid's earlier scales) are enlarged to its size with
+    Lanczos. Each frame gets its own adaptive 256-colour palette. The last frame is shown for
     `hold_last` seconds. Consecutive identical frames are merged by pillow.
     """
     images = [_to_image(f) for f in frames]
     if not images:
         raise ValueError("animated_gif needs at least one frame")
-    size = images[0].size
-    if any(im.size != size for im in images):
-        raise ValueError("all frames must have the same size")
+    size = images[-1].size
+    if any(im.size[0] > size[0] or im.size[1] > size[1] for im in images):
+        sizes = sorted({im.size for im in images})
+        raise ValueError(f"GIF frames may only grow to the last frame's size {size}, got {sizes}")
+    images = [im if im.size == size else im.resize(size, Image.Resampling.LANCZOS) for im in images]
     paletted = [
         im.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG)
         for im in images
@@ -267,37 +192,123 @@ def animated_gif(
         )
 
 
+def cell_scale(height: int, width: int) -> int:
+    """The whole-number factor a (height, width) member is enlarged by on a contact sheet:
+    the one bringing its longest side nearest to CELL, never below 1 (large ones stay as
+    they are)."""
+    return max(1, round(CELL / max(height, width, 1)))
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _text_width(font, text: str) -> int:
+    left, _, right, _ = font.getbbox(text)
+    return math.ceil(right - left)
+
+
+def _split(word: str, font, width: int) -> list[str]:
+    """`word` cut between characters into pieces at most `width` pixels wide."""
+    pieces = []
+    while len(word) > 1 and _text_width(font, word) > width:
+        cut = 1
+        while cut < len(word) - 1 and _text_width(font, word[: cut + 1]) <= width:
+            cut += 1
+        pieces.append(word[:cut])
+        word = word[cut:]
+    return [*pieces, word]
+
+
+def _wrap(text: str, font, width: int) -> list[str]:
+    """Greedy word wrap of `text` into lines at most `width` pixels wide."""
+    lines: list[str] = []
+    for word in text.split():
+        first, *rest = _split(word, font, width)
+        if lines and _text_width(font, f"{lines[-1]} {first}") <= width:
+            lines[-1] = f"{lines[-1]} {first}"
+        else:
+            lines.append(first)
+        lines += rest
+    return lines
+
+
+def contact_sheet_image(
+    rows: Sequence[Sequence[np.ndarray | Image.Image]],
+    *,
+    row_labels: Sequence[str],
+    column_labels: Sequence[str],
+    title: str = "",
+) -> Image.Image:
+    """A labelled grid of images (rows x columns), sized by the grid.
+
+    Small members are enlarged by a whole factor (`cell_scale`) with nearest-neighbour
+    resampling, so every pixel the optimizer produced shows as a sharp k x k block: what is
+    judged is the output itself, not Lanczos's smoothing and ringing. The title and column
+    labels wrap to fit the grid's width and the cells.
+    """
+    cells = [[_to_image(image) for image in row] for row in rows]
+    if not cells or not any(cells):
+        raise ValueError("contact_sheet needs at least one image")
+    if len(row_labels) != len(cells) or len(column_labels) != max(map(len, cells)):
+        raise ValueError(
+            f"contact_sheet got {len(cells)} rows x {max(map(len, cells))} columns but "
+            f"{len(row_labels)} row labels and {len(column_labels)} column labels"
+        )
+    height = max(im.height for row in cells for im in row)
+    width = max(im.width for row in cells for im in row)
+    k = cell_scale(height, width)
+    cell_h, cell_w = height * k, width * k
+
+    title_font, label_font = _font(18), _font(15)
+    line = 22  # line height for both fonts
+    margin = 12
+    left = (
+        margin
+        + max(_text_width(label_font, t) for t in row_labels)
+        + (12 if any(row_labels) else 0)
+    )
+    columns = len(column_labels)
+    grid_w = columns * cell_w + (columns - 1) * GAP
+    sheet_w = left + grid_w + margin
+    title_lines = _wrap(title, title_font, sheet_w - 2 * margin) if title else []
+    column_lines = [_wrap(t, label_font, cell_w) for t in column_labels]
+    label_rows = max(map(len, column_lines))
+    top = margin + len(title_lines) * line + (6 if title_lines else 0) + label_rows * line + 4
+    sheet_h = top + len(cells) * cell_h + (len(cells) - 1) * GAP + margin
+
+    sheet = Image.new("RGB", (sheet_w, sheet_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, text in enumerate(title_lines):
+        draw.text((sheet_w / 2, margin + i * line), text, fill=INK, font=title_font, anchor="mt")
+    for c, lines in enumerate(column_lines):
+        centre = left + c * (cell_w + GAP) + cell_w / 2
+        for i, text in enumerate(lines):
+            y = top - 4 - (len(lines) - i) * line
+            draw.text((centre, y + line / 2), text, fill=INK, font=label_font, anchor="mm")
+    for r, row in enumerate(cells):
+        y = top + r * (cell_h + GAP)
+        draw.text(
+            (left - 12, y + cell_h / 2), row_labels[r], fill=INK, font=label_font, anchor="rm"
+        )
+        for c, image in enumerate(row):
+            big = image.resize((image.width * k, image.height * k), Image.Resampling.NEAREST)
+            x = left + c * (cell_w + GAP) + (cell_w - big.width) // 2
+            sheet.paste(big, (x, y + (cell_h - big.height) // 2))
+    return sheet
+
+
 def contact_sheet(
-    grid: Sequence[Sequence[np.ndarray]],
+    rows: Sequence[Sequence[np.ndarray | Image.Image]],
     path: str | os.PathLike,
     *,
     row_labels: Sequence[str],
     column_labels: Sequence[str],
     title: str = "",
 ) -> None:
-    """Writes a labelled grid of (H, W, 3) float images in [0, 1], rows x columns."""
-    height, width = np.asarray(grid[0][0]).shape[:2]
-    font, small = ImageFont.load_default(size=16), ImageFont.load_default(size=13)
-    gap, left = 6, max(80, max(int(_text_size(small, t)[0]) for t in row_labels) + 16)
-    top = 30 + (24 if title else 0)
-    columns = max(len(row) for row in grid)
-    title_width = int(_text_size(font, title)[0]) + 16 if title else 0
-    sheet = Image.new(
-        "RGB",
-        (max(left + columns * (width + gap), title_width), top + len(grid) * (height + gap)),
-        "white",
+    """Writes `contact_sheet_image(...)` to `path` as PNG."""
+    sheet = contact_sheet_image(
+        rows, row_labels=row_labels, column_labels=column_labels, title=title
     )
-    draw = ImageDraw.Draw(sheet)
-    if title:
-        draw.text((8, 6), title, fill=INK, font=font)
-    for c, text in enumerate(column_labels):
-        draw.text(
-            (left + c * (width + gap) + width / 2, top - 8), text, fill=INK, font=small, anchor="ms"
-        )
-    for r, row in enumerate(grid):
-        y = top + r * (height + gap)
-        draw.text((left - 8, y + height / 2), row_labels[r], fill=INK, font=small, anchor="rm")
-        for c, image in enumerate(row):
-            sheet.paste(_to_image(np.asarray(image)), (left + c * (width + gap), y))
     with atomic_write(path) as tmp:
         sheet.save(tmp, format="PNG")

@@ -8,7 +8,7 @@ from PIL import Image
 
 from stylejax import images
 from stylejax.outputs import Outputs, frame_path
-from stylejax.pipeline import Plan, Snapshot
+from stylejax.pipeline import Plan, Snapshot, members_at_once
 from stylejax.progress import ProgressBar
 
 
@@ -19,6 +19,11 @@ def bar_total(plan: Plan) -> int:
     if limit is None or plan.config.optimizer not in ("lbfgs", "adam"):
         return plan.config.evaluations
     return sum(min(s.evaluations, limit + 1) for s in plan.scales)
+
+
+def passes(plan: Plan) -> int:
+    """How many sweep passes the run takes (memory may split a sweep)."""
+    return -(-len(plan.members) // members_at_once(plan))
 
 
 def to_frame(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -39,6 +44,7 @@ class Reporter:
         self.histories: dict[int, list[dict]] = {}
         self.frames: dict[int, list[np.ndarray]] = {i: [] for i in range(len(outputs))}
         self.logged: dict[int, int] = {}  # the last evaluation count sent to TensorBoard
+        self.at_once = members_at_once(plan)
 
     def __call__(self, snap: Snapshot) -> None:
         end = self.plan.scales[-1].shape
@@ -59,7 +65,9 @@ class Reporter:
         note = f"members {snap.first + 1}-{snap.first + len(snap.images)}" if members > 1 else ""
         if len(self.plan.scales) > 1:
             note += f"{'  ' if note else ''}scale {snap.shape[1]}x{snap.shape[0]}"
-        self.bar.update(snap.evaluations, snap.terms[0], note)
+        # A sweep in several passes counts on across them.
+        done_before = snap.first // self.at_once * bar_total(self.plan)
+        self.bar.update(done_before + snap.evaluations, snap.terms[0], note)
 
     def _frame_due(self, snap: Snapshot) -> bool:
         """Frames at the start and every `save_every` evaluations; not at a scale's start."""

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import jax
 
-from stylejax import cli, compile_cache, images, log, pipeline, samples
+from stylejax import cli, compile_cache, images, log, pipeline
 from stylejax.config import Config, ConfigError
-from stylejax.features import load_weights
 from stylejax.outputs import (
     Outputs,
     check_free,
@@ -27,7 +26,7 @@ from stylejax.outputs import (
     write_results,
 )
 from stylejax.progress import ProgressBar
-from stylejax.report import Reporter, bar_total
+from stylejax.report import Reporter, bar_total, passes
 from stylejax.sweep import label, members
 
 
@@ -67,15 +66,7 @@ def plan_run(config: Config, axes: dict) -> tuple[pipeline.Plan, list[Outputs], 
     extra = [grid_path(config.output)] if axes else []
     extra += [Path(p) for p in (config.log, config.tensorboard) if p]
     check_free([p for o in outputs for p in o.paths()] + extra, config.overwrite or config.resume)
-    decode = lambda path: images.decode(path, max_pixels=config.max_pixels)  # noqa: E731
-    plan = pipeline.prepare(
-        config,
-        axes,
-        content=decode(config.content or samples.CONTENT),
-        styles=[decode(path) for path in config.style or (samples.STYLE,)],
-        init=None if config.init in ("content", "random") else decode(config.init),
-        weights=load_weights(config.weights),
-    )
+    plan = pipeline.from_config(config, axes)
     pipeline.check_resume(plan)
     folders = {Path(config.output).parent} | ({Path(config.log).parent} if config.log else set())
     if jax.process_index() == 0:
@@ -95,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config, axes, distributed, command = cli.parse(argv)
         start_distributed(distributed)
-        if command.get("compile_cache", True) and not os.environ.get("STYLEJAX_NO_COMPILE_CACHE"):
-            compile_cache.enable()
+        compile_cache.enable(
+            enabled=command.get("compile_cache", True) and not compile_cache.opted_out()
+        )
         plan, outputs, extra = plan_run(config, axes)
         tensorboard = open_tensorboard(config)
     except ConfigError as e:
@@ -107,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if jax.process_index() != 0:  # in a multi-host run, process 0 writes everything
         outputs = [Outputs(o.label, o.image, o.curve, None, None) for o in outputs]
-    bar = ProgressBar(bar_total(plan))
+    bar = ProgressBar(bar_total(plan) * passes(plan))
     reporter = Reporter(plan, outputs, bar=bar, tensorboard=tensorboard)
     started = time.perf_counter()
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -7,7 +7,6 @@ which every request must then carry (see README, "Studio").
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 import webbrowser
@@ -101,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         return _error(f"cannot create --workdir {workdir} ({e})")
-    if not os.environ.get("STYLEJAX_NO_COMPILE_CACHE"):
-        compile_cache.enable()
+    compile_cache.enable(enabled=not compile_cache.opted_out())
     try:
         stylizer = stylejax.Stylizer(args.weights)
     except (ValueError, OSError, WeightsUnavailableError) as e:

@@ -7,22 +7,40 @@ from stylejax.convert import TORCHVISION_INDEX
 from stylejax.vgg import LAYERS, PARAM_SHAPES
 
 
-def random_oihw_layers(seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """He-initialized random VGG19 convs {name: (OIHW kernel, bias)}, so activations stay O(1)."""
+def convs_upto(layer: str | None) -> list[str]:
+    """The conv layers computed to reach `layer` (all 16 when None)."""
+    if layer is None:
+        return list(PARAM_SHAPES)
+    return [name for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("conv")]
+
+
+def random_oihw_layers(
+    seed: int, upto: str | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """He-initialized random VGG19 convs {name: (OIHW kernel, bias)}, so activations stay O(1).
+
+    Only the convs that `upto` (a layer name such as "relu4_1") needs are made; a weights file
+    needs all 16 (upto=None). A seed gives the same values to the layers both sets share.
+    """
     rng = np.random.default_rng(seed)
     layers = {}
-    for name, ((kh, kw, cin, cout), _) in PARAM_SHAPES.items():
+    for name in convs_upto(upto):
+        (kh, kw, cin, cout), _ = PARAM_SHAPES[name]
         kernel = rng.normal(0, np.sqrt(2 / (kh * kw * cin)), (cout, cin, kh, kw))
         layers[name] = (kernel.astype(np.float32), rng.normal(0, 0.05, cout).astype(np.float32))
     return layers
 
 
-def random_params(seed: int) -> dict:
-    """The same random VGG19 as Flax params (HWIO kernels)."""
+def to_flax(layers_oihw: dict) -> dict:
+    """{name: (OIHW kernel, bias)} as Flax params for stylejax.vgg.VGG19 (HWIO kernels)."""
     from stylejax.weights import to_params
 
-    layers = random_oihw_layers(seed)
-    return to_params({k: (w.transpose(2, 3, 1, 0), b) for k, (w, b) in layers.items()})
+    return to_params({k: (w.transpose(2, 3, 1, 0), b) for k, (w, b) in layers_oihw.items()})
+
+
+def random_params(seed: int, upto: str | None = None) -> dict:
+    """The same random VGG19 as Flax params (HWIO kernels), up to `upto` as above."""
+    return to_flax(random_oihw_layers(seed, upto))
 
 
 def torchvision_state_dict(layers):
@@ -30,8 +48,8 @@ def torchvision_state_dict(layers):
     torch = pytest.importorskip("torch")
     state = {}
     for name, index in TORCHVISION_INDEX.items():
-        state[f"features.{index}.weight"] = torch.from_numpy(layers[name][0])
-        state[f"features.{index}.bias"] = torch.from_numpy(layers[name][1])
+        state[f"features.{index}.weight"] = torch.tensor(layers[name][0])  # a copy
+        state[f"features.{index}.bias"] = torch.tensor(layers[name][1])
     state["classifier.0.weight"] = torch.zeros(8, 16)
     state["classifier.0.bias"] = torch.zeros(8)
     state["classifier.6.weight"] = torch.zeros(10, 8)
@@ -62,7 +80,7 @@ def torch_vgg(x, layers_oihw, preprocessing, pooling, names):
     for name in LAYERS[: last + 1]:
         if name.startswith("conv"):
             w, b = layers_oihw[name]
-            x = F.conv2d(x, torch.from_numpy(w), torch.from_numpy(b), padding=1)
+            x = F.conv2d(x, torch.tensor(w), torch.tensor(b), padding=1)
         elif name.startswith("relu"):
             x = F.relu(x)
         else:

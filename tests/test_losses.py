@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from stylejax import losses
-from stylejax.objective import LossWeights, Objective, compute_targets, total_loss
+from stylejax.objective import LossInputs, LossWeights, Objective, compute_targets, total_loss
 from stylejax.vgg import TORCHVISION
-from stylejax.weights import to_params
-from tests.reference import random_oihw_layers, torch_vgg
+from tests.reference import torch_vgg
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -84,10 +83,9 @@ def torch_total(image, content, style, layers_oihw, w_content, w_style):
     return total.item(), c_loss.item(), s_loss.item(), grad
 
 
-def test_total_loss_and_gradient_match_torch_autograd(rng):
+def test_total_loss_and_gradient_match_torch_autograd(rng, vgg_layers, vgg_params):
     pytest.importorskip("torch")
-    layers_oihw = random_oihw_layers(seed=3)
-    params = to_params({k: (w.transpose(2, 3, 1, 0), b) for k, (w, b) in layers_oihw.items()})
+    layers_oihw, params = vgg_layers, vgg_params
     content, style, image = rng.uniform(size=(3, 32, 40, 3)).astype(np.float32)
     objective = Objective(("relu4_1",), STYLE, "avg", TORCHVISION)
     targets = compute_targets(objective, params, content, [style], [1.0])
@@ -95,8 +93,8 @@ def test_total_loss_and_gradient_match_torch_autograd(rng):
         {"relu4_1": jnp.float32(1.0)}, {k: jnp.float32(1e3) for k in STYLE}, jnp.float32(0.0)
     )
 
-    loss = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnums=4)
-    (total, terms), grad = loss(image, params, targets, weights, objective)
+    loss = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnums=2)
+    (total, terms), grad = loss(image, LossInputs(params, targets, weights), objective)
     t_total, t_content, t_style, t_grad = torch_total(image, content, style, layers_oihw, 1.0, 1e3)
 
     np.testing.assert_allclose(float(total), t_total, rtol=1e-4)

