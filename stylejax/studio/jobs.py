@@ -17,9 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
-from stylejax import plot
+from stylejax import images, plot
 from stylejax.config import Config
 from stylejax.studio.store import (
     JOB_FILE,
@@ -47,10 +48,11 @@ def one_line(error: BaseException) -> str:
 
 
 def to_pil(image: Any) -> Image.Image:
-    """A preview image as PIL RGB (the Stylizer returns the kind it was given: PIL here)."""
+    """A preview image as PIL RGB: the Stylizer returns the kind of its content, and the
+    queue gives it a path, so PIL images; float (H, W, 3) arrays in [0, 1] are taken too."""
     if isinstance(image, Image.Image):
         return image.convert("RGB")
-    return plot._to_image(image)
+    return images.to_pil(np.asarray(image, np.float32))
 
 
 @dataclasses.dataclass(eq=False)
