@@ -424,3 +424,11 @@ def test_a_job_the_library_refuses_fails_with_its_message(client):
     assert client.get(f"/api/jobs/{job_id}/result.png").status_code == 404
     assert client.get(f"/api/jobs/{job_id}/log.json").json()["status"] == "failed"
     assert client.get("/api/health").json() == {"status": "ok"}
+
+
+def test_a_closed_event_stream_does_not_stop_the_job(client):
+    job_id = submit(client, TINY | {"seed": 4}).json()["id"]
+    first = events(client, job_id, until=lambda data: True)  # one event, then hang up
+    assert len(first) == 1
+    job = wait_status(client, job_id, {"finished", "failed", "cancelled"})
+    assert job["status"] == "finished" and job["evaluations"] == 8
