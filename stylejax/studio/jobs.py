@@ -264,6 +264,11 @@ class JobQueue:
             self._save_record(job)
             try:
                 self._run(job)
+            except Exception as e:  # a bug in saving results: the worker goes on regardless
+                log.exception("job %s: cannot finish it", job.id)
+                with self.lock:
+                    self._finish(job, "failed", f"{type(e).__name__}: {one_line(e)}")
+                self._save_record(job)
             finally:
                 with self.lock:
                     self._running = None
@@ -354,7 +359,7 @@ class JobQueue:
                     )
             for member in range(job.members):
                 self.store.path(job.id, preview_name(member)).unlink(missing_ok=True)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # a full disk; frames a GIF cannot hold
             log.error("job %s: cannot write its results: %s", job.id, one_line(e))
 
     def _save_record(self, job: Job) -> None:
