@@ -1,0 +1,487 @@
+"""The studio's Starlette app: the HTTP API, the page, and the guard in front of both.
+
+Routes are a plain list; `create_app(settings, stylizer)` builds a fresh app (tests get their
+own). Every user error is a 4xx with a JSON body {"error": "..."} (plus "field" for options).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hmac
+import io
+import json
+import math
+import time
+from http.cookies import SimpleCookie
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+import stylejax
+from stylejax import images, samples
+from stylejax.studio.jobs import Job, JobQueue, QueueFull, one_line
+from stylejax.studio.store import LOG_FILE, JobStore, preview_name, result_name, valid_id
+
+STATIC = Path(__file__).resolve().parent / "static"
+SAMPLES = {"content.jpg": samples.CONTENT, "style.jpg": samples.STYLE}
+TOKEN_COOKIE = "stylejax_token"
+# The studio owns these: `init` may only be "random" or "content" (a path would read the
+# server's files), and images are read with the server's own pixel limit.
+SERVER_OWNED = ("max_pixels", "weights")
+INIT_CHOICES = ("random", "content")
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    workdir: Path  # jobs' files go to WORKDIR/jobs/<id>/
+    token: str | None = None  # when set, every request must carry it
+    max_upload_mb: float = 50.0  # bound on a job's whole upload (413 past it)
+    queue_size: int = 16  # jobs waiting at most (429 past it)
+    max_pixels: int = images.DEFAULT_MAX_PIXELS  # larger images are refused before decoding
+    max_styles: int = 8  # style images per job at most
+    allowed_hosts: tuple[str, ...] | None = None  # Host names accepted; None: any
+    poll_seconds: float = 0.1  # how often an event stream looks for a newer state
+    ping_seconds: float = 15.0  # keep-alive comments on idle event streams
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
+
+
+class ApiError(Exception):
+    """A refused request: an HTTP status and a one-line message."""
+
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+
+def error_response(status: int, message: str, **extra) -> JSONResponse:
+    return JSONResponse({"error": message} | extra, status_code=status)
+
+
+# --- request parsing ---------------------------------------------------------------------------
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _limited(receive, limit: int):
+    """`receive` that raises _TooLarge once the body passes `limit` bytes."""
+    total = 0
+
+    async def wrapped():
+        nonlocal total
+        message = await receive()
+        if message["type"] == "http.request":
+            total += len(message.get("body", b""))
+            if total > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+def parse_options(text: str | None) -> tuple[dict, int]:
+    """The `options` field, a JSON object of library option names validated like the CLI's:
+    (the options, how many images the job makes)."""
+    if text is None or not text.strip():
+        return {}, 1
+    try:
+        options = json.loads(text)
+    except ValueError as e:
+        raise ApiError(422, f"options: not valid JSON ({one_line(e)})", field="options") from None
+    if not isinstance(options, dict):
+        raise ApiError(422, "options must be a JSON object of option names", field="options")
+    for name in SERVER_OWNED:
+        if name in options:
+            raise ApiError(422, f"{name} is set by the server, not per job", field=name)
+    if "init" in options and options["init"] not in INIT_CHOICES:
+        raise ApiError(
+            422,
+            f"init must be one of {', '.join(INIT_CHOICES)} in the studio, got {options['init']!r}",
+            field="init",
+        )
+    try:
+        _, axes = stylejax.check_options(**options)
+    except (ValueError, TypeError) as e:
+        field = getattr(e, "field", None)
+        raise ApiError(422, one_line(e), **({"field": field} if field else {})) from None
+    return options, math.prod(len(values) for values in axes.values())
+
+
+def check_image(path: Path, label: str, max_pixels: int) -> None:
+    """Decodes the upload with the CLI's guarded loader; ApiError 415/400 naming the problem."""
+    try:
+        images.decode(path, max_pixels=max_pixels)
+    except images.ImageError as e:
+        message = str(e).replace(str(path), label)
+        # images.decode says "not an image file" when Pillow recognises no format at all.
+        status = 415 if "not an image file" in message else 400
+        raise ApiError(status, message, field=label.split(" ")[0]) from None
+
+
+async def read_form(request: Request, settings: Settings):
+    length = request.headers.get("content-length")
+    limit = settings.max_upload_bytes
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise ApiError(413, f"the upload is {int(length)} bytes, over the {_mb(settings)} limit")
+    limited = Request(request.scope, _limited(request.receive, limit))
+    try:
+        return await limited.form(max_files=1 + settings.max_styles, max_fields=8)
+    except _TooLarge:
+        raise ApiError(413, f"the upload is over the {_mb(settings)} limit") from None
+    except HTTPException as e:
+        raise ApiError(400, f"not a valid multipart form: {e.detail}") from None
+
+
+def _mb(settings: Settings) -> str:
+    return f"{settings.max_upload_mb:g} MB (--max-upload-mb)"
+
+
+def _uploads(form, name: str) -> list[UploadFile]:
+    found = form.getlist(name)
+    if any(not isinstance(item, UploadFile) for item in found):
+        raise ApiError(400, f"{name} must be a file upload", field=name)
+    return found
+
+
+def _clean_name(upload: UploadFile) -> str:
+    """The uploaded file name, kept as data for display only (never as a path)."""
+    return "".join(c for c in (upload.filename or "")[:120] if c.isprintable())
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+def _queue(request: Request) -> JobQueue:
+    return request.app.state.queue
+
+
+def _job(request: Request) -> Job:
+    job_id = request.path_params["job_id"]
+    job = _queue(request).get(job_id) if valid_id(job_id) else None
+    if job is None:
+        raise ApiError(404, "no such job")
+    return job
+
+
+def _member(request: Request, job: Job) -> int:
+    text = request.query_params.get("member", "0")
+    if not text.isdigit():
+        raise ApiError(400, f"member must be a whole number, got {text!r}", field="member")
+    member = int(text)
+    if member >= job.members:
+        raise ApiError(404, f"member {member} does not exist: this job has {job.members} images")
+    return member
+
+
+async def create_job(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    queue = _queue(request)
+    form = await read_form(request, settings)
+    try:
+        options_field = form.get("options")
+        if isinstance(options_field, UploadFile):
+            options_field = (await options_field.read()).decode("utf-8", "replace")
+        options, members = parse_options(options_field)
+        contents, styles = _uploads(form, "content"), _uploads(form, "style")
+        if len(contents) != 1:
+            raise ApiError(400, "send exactly one content file", field="content")
+        if not styles:
+            raise ApiError(400, "send at least one style file", field="style")
+        if len(styles) > settings.max_styles:
+            raise ApiError(400, f"at most {settings.max_styles} style files", field="style")
+        job_id = queue.store.new_id()
+        try:
+            uploads = [("content", contents[0], "content")]
+            uploads += [(f"style-{i}", s, f"style {i + 1}") for i, s in enumerate(styles)]
+            for name, upload, label in uploads:
+                path = queue.store.write_bytes(job_id, name, await upload.read())
+                await run_in_threadpool(check_image, path, label, settings.max_pixels)
+            job = Job(
+                id=job_id,
+                options=options,
+                styles=len(styles),
+                members=members,
+                names={
+                    "content": _clean_name(contents[0]),
+                    "style": [_clean_name(s) for s in styles],
+                },
+                created=time.time(),
+            )
+            queue.submit(job)
+        except QueueFull as e:
+            queue.store.discard(job_id)
+            raise ApiError(429, str(e)) from None
+        except BaseException:
+            queue.store.discard(job_id)
+            raise
+    finally:
+        await form.close()
+    return JSONResponse(
+        {"id": job.id, "members": members},
+        status_code=201,
+        headers={"Location": f"/api/jobs/{job.id}"},
+    )
+
+
+async def list_jobs(request: Request) -> Response:
+    return JSONResponse({"jobs": _queue(request).list()})
+
+
+async def get_job(request: Request) -> Response:
+    job = _job(request)
+    return JSONResponse(_queue(request).summary(job))
+
+
+async def delete_job(request: Request) -> Response:
+    job = _job(request)
+    _queue(request).cancel(job.id)
+    return JSONResponse(_queue(request).summary(job))
+
+
+def _encode_png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def job_image(request: Request) -> Response:
+    """The latest image: the preview while running, the result once done."""
+    queue, job = _queue(request), _job(request)
+    member = _member(request, job)
+    with queue.lock:
+        version = job.version
+        image = job.images[member] if member < len(job.images) else None
+        cached = job.png_cache.get(member)
+    if image is not None:
+        data = cached or await run_in_threadpool(_encode_png, image)
+        with queue.lock:
+            if job.version == version:
+                job.png_cache[member] = data
+        headers = NO_STORE | {"X-Job-Version": str(version)}
+        return Response(data, media_type="image/png", headers=headers)
+    for name in (result_name(member, "png"), preview_name(member)):
+        path = queue.store.path(job.id, name)
+        if path.is_file():
+            return FileResponse(path, media_type="image/png", headers=NO_STORE)
+    raise ApiError(404, f"no image yet: the job is {job.status}")
+
+
+def _download(kind: str):
+    async def handler(request: Request) -> Response:
+        queue, job = _queue(request), _job(request)
+        member = _member(request, job) if kind != "log" else 0
+        if kind == "log":
+            path, media = queue.store.path(job.id, LOG_FILE), "application/json"
+        else:
+            path = queue.store.path(job.id, result_name(member, kind))
+            media = f"image/{kind}"
+        if not job.done or not path.is_file():
+            raise ApiError(404, f"no {kind} to download: the job is {job.status}")
+        suffix = "json" if kind == "log" else kind
+        member_part = f"-{member}" if job.members > 1 else ""
+        name = f"stylejax-{job.id}{member_part}.{suffix}"
+        return FileResponse(path, media_type=media, filename=name, headers=NO_STORE)
+
+    return handler
+
+
+async def job_events(request: Request) -> Response:
+    """Server-sent events: `progress` with the job's latest state, then one `end`.
+
+    Each subscriber reads the job's current state when it is ready to send: a slow client
+    skips intermediate states instead of queueing them, and never holds up the optimization.
+    Loss records are sent once each (`records` are the new ones, from index `records_from`).
+    """
+    queue, job = _queue(request), _job(request)
+    settings: Settings = request.app.state.settings
+
+    async def stream():
+        sent_version, sent_records, last_sent = -1, 0, time.monotonic()
+        while True:
+            with queue.lock:
+                changed = job.version != sent_version
+                if changed:
+                    sent_version = job.version
+                    state = queue.summary_locked(job)
+                    history = job.histories[0] if job.histories else []
+                    state |= {"records": history[sent_records:], "records_from": sent_records}
+                    sent_records = len(history)
+                    done = job.done
+            if changed:
+                event = "end" if done else "progress"
+                yield f"event: {event}\ndata: {json.dumps(state)}\n\n"
+                last_sent = time.monotonic()
+                if done:
+                    return
+            elif time.monotonic() - last_sent > settings.ping_seconds:
+                yield ": ping\n\n"
+                last_sent = time.monotonic()
+            await asyncio.sleep(settings.poll_seconds)
+
+    headers = NO_STORE | {"X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def index(request: Request) -> Response:
+    return FileResponse(STATIC / "index.html", headers=NO_STORE)
+
+
+async def sample(request: Request) -> Response:
+    path = SAMPLES.get(request.path_params["name"])
+    if path is None:
+        raise ApiError(404, "no such sample")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+ROUTES = [
+    Route("/", index),
+    Route("/api/health", health),
+    Route("/api/jobs", list_jobs, methods=["GET"]),
+    Route("/api/jobs", create_job, methods=["POST"]),
+    Route("/api/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/api/jobs/{job_id}", delete_job, methods=["DELETE"]),
+    Route("/api/jobs/{job_id}/image", job_image),
+    Route("/api/jobs/{job_id}/events", job_events),
+    Route("/api/jobs/{job_id}/result.png", _download("png")),
+    Route("/api/jobs/{job_id}/result.gif", _download("gif")),
+    Route("/api/jobs/{job_id}/log.json", _download("log")),
+    Route("/samples/{name}", sample),
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
+]
+
+
+# --- the guard: Host, Origin and token checks, in the manner of Jupyter server -----------------
+
+
+class Guard:
+    """ASGI middleware that refuses requests before they reach a route.
+
+    - Host: with `allowed_hosts` (localhost names when bound to localhost), any other Host
+      header is refused, so a DNS-rebinding page cannot talk to the studio.
+    - Origin: a POST or DELETE whose Origin differs from its Host is refused (another web site
+      must not start or cancel jobs through the user's browser).
+    - Token: with a token, every request carries it as `Authorization: Bearer TOKEN` (or
+      Jupyter's `token TOKEN`), a `token` query parameter, or the cookie that a request with the
+      query parameter receives, so the page's <img> and EventSource requests need nothing extra.
+    """
+
+    def __init__(self, app, settings: Settings):
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        refusal, set_cookie = self.check(request)
+        if refusal is not None:
+            return await refusal(scope, receive, send)
+        if not set_cookie:
+            return await self.app(scope, receive, send)
+
+        async def send_with_cookie(message):
+            if message["type"] == "http.response.start":
+                cookie = SimpleCookie()
+                cookie[TOKEN_COOKIE] = self.settings.token
+                cookie[TOKEN_COOKIE].update({"httponly": True, "samesite": "Strict", "path": "/"})
+                header = cookie.output(header="").strip().encode("latin-1")
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", header)]
+            await send(message)
+
+        return await self.app(scope, receive, send_with_cookie)
+
+    def check(self, request: Request) -> tuple[Response | None, bool]:
+        host = request.headers.get("host", "")
+        hostname = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        hostname = hostname.strip("[]").lower()
+        allowed = self.settings.allowed_hosts
+        if allowed is not None and hostname not in allowed:
+            return error_response(403, f"Host {host!r} is not allowed"), False
+        origin = request.headers.get("origin")
+        if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None:
+            origin_host = origin.split("://", 1)[-1]
+            if origin_host.lower() != host.lower():
+                return error_response(403, f"cross-origin {request.method} refused"), False
+        token = self.settings.token
+        if token is None:
+            return None, False
+        authorization = request.headers.get("authorization", "")
+        scheme, _, value = authorization.partition(" ")
+        candidates = [
+            (value.strip() if scheme.lower() in ("bearer", "token") else None, False),
+            (request.query_params.get("token"), True),
+            (request.cookies.get(TOKEN_COOKIE), False),
+        ]
+        for supplied, from_query in candidates:
+            if supplied and hmac.compare_digest(supplied.encode(), token.encode()):
+                return None, from_query
+        return (
+            error_response(
+                401,
+                "this studio needs its token: open the URL that stylejax-studio printed, or "
+                "send 'Authorization: Bearer TOKEN'",
+            ),
+            False,
+        )
+
+
+# --- the app -----------------------------------------------------------------------------------
+
+
+async def _api_error(request: Request, exc: ApiError) -> Response:
+    return error_response(exc.status, exc.message, **exc.extra)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    return error_response(exc.status_code, str(exc.detail))
+
+
+def create_app(settings: Settings, stylizer=None) -> Starlette:
+    """A fresh studio app with its own job queue; `stylizer` defaults to a new Stylizer."""
+    if stylizer is None:
+        stylizer = stylejax.Stylizer()
+    queue = JobQueue(
+        stylizer,
+        JobStore(settings.workdir),
+        max_queued=settings.queue_size,
+        max_pixels=settings.max_pixels,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        queue.start()
+        try:
+            yield
+        finally:
+            # Shutdown (SIGTERM, Ctrl-C): the running job stops and saves its latest image;
+            # queued jobs are marked cancelled on disk.
+            await run_in_threadpool(queue.shutdown)
+
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.add_middleware(Guard, settings=settings)
+    app.state.settings = settings
+    app.state.queue = queue
+    return app
