@@ -6,6 +6,7 @@
     python scripts/benchmark.py --json bench.json    # also write the raw numbers
     python scripts/benchmark.py --accelerator        # GPU: precisions, sweep, largest size
     python scripts/benchmark.py --large --pairs C:S  # pyramid against single scale, >= 768 px
+    python scripts/benchmark.py --compile-cache      # repeated CLI runs: compile seconds
 
 Both sides solve the same problem on the same machine: the same converted VGG19 weights (read
 with `stylejax.weights.read`, kernels transposed HWIO -> OIHW for torch), the same preprocessing
@@ -100,6 +101,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="instead: a 5-member style-weight sweep against 5 separate runs, whole processes",
     )
     add("--sweep-sizes", type=int, nargs="+", default=[128, 256])
+    add(
+        "--compile-cache",
+        action="store_true",
+        help="instead: repeated identical CLI runs with and without the compilation cache",
+    )
     add("--sweep-evaluations", type=int, default=100)
     args = p.parse_args(argv)
     if args.quick:
@@ -574,6 +580,40 @@ def sweep_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
         Path(args.json).write_text(json.dumps(dict(machine=info, sweep=rows), indent=1) + "\n")
 
 
+def compile_cache_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
+    """Compile seconds (as the log reports them) and whole-process wall time of identical CLI
+    runs: the first with an empty compilation cache, two repeats, and one with the cache off."""
+    weights = Path(resolve(args.weights)).resolve()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        common = ["--content", str(Path(args.content).resolve())]
+        common += ["--style", str(Path(args.style).resolve()), "--weights", str(weights)]
+        common += ["--size", str(args.run_size), "--evaluations", "20", "--output", "out.png"]
+        # An empty stylejax cache folder: its compilation cache starts empty.
+        os.environ["STYLEJAX_CACHE"] = str(folder / "cache")
+        runs = [
+            ("first", []),
+            ("repeat", []),
+            ("repeat", []),
+            ("cache off", ["--no-compile-cache"]),
+        ]
+        for name, extra in runs:
+            wall, log = timed_cli([*common, *extra], folder)
+            rows.append(dict(run=name, compile=log["compile_seconds"], wall=wall))
+    info = machine_info(argv, skip_torch=True)
+    lines = [
+        f"Compilation cache, {info['date']}: `{info['command']}`",
+        f"Machine: {info['processor']} ({info['cpus']} CPUs); JAX {info['jax']} on "
+        f"{info['jax_device']}; {args.run_size} px, 20 evaluations.",
+        "",
+        "| run | compile s (log) | whole process s |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {r['run']} | {r['compile']:.2f} | {r['wall']:.1f} |" for r in rows]
+    print("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if "--accelerator" in argv:
@@ -589,6 +629,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.sweep:
         sweep_benchmark(args, argv)
+        return
+    if args.compile_cache:
+        compile_cache_benchmark(args, argv)
         return
     args.weights_path = resolve(args.weights)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
