@@ -1,0 +1,135 @@
+"""The coarse-to-fine schedule: which sizes, how many evaluations each, and the upsampling.
+
+Stylize small, upsample, refine at the next size (Gatys et al. 2017, section 5 "coarse-to-fine";
+crowsonkb/style-transfer-pytorch does it automatically with a step of sqrt(2)). VGG's receptive
+field is fixed in pixels, so only at a small size can the style's large shapes form; the larger
+scales then add detail on top of them. These are pure functions; the pipeline calls them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SPLITS = ("equal", "pixels")
+METHODS = ("linear", "cubic", "lanczos3", "lanczos5")
+
+
+def sizes(min_size: int, size: int, step: float) -> list[int]:
+    """Longest-side sizes from `min_size` to `size`, growing by at most `step` per scale.
+
+    The first is exactly `min_size` and the last exactly `size`; the sizes in between are
+    geometric, with the fewest scales whose ratio does not exceed `step` (so 128 -> 512 at step
+    2 is [128, 256, 512], and 100 -> 512 at step 2 is [100, 172, 297, 512]). Sizes that round
+    to the same integer are kept once. `min_size == size` gives [size]: one scale.
+
+    .. note:: crowsonkb anchors its scales at the end size (end / sqrt(2)^i) and starts at the
+       first one not below the minimum; here both ends are exact, as the user asked for them.
+    """
+    if min_size < 1 or size < 1:
+        raise ValueError(f"sizes must be at least 1 pixel, got min_size={min_size}, size={size}")
+    if min_size > size:
+        raise ValueError(
+            f"--min-size ({min_size}) is larger than --size ({size}); the pyramid grows from "
+            f"--min-size up to --size, so give a --min-size at most {size}"
+        )
+    if not step > 1 or not math.isfinite(step):
+        raise ValueError(f"the pyramid step must be a finite number above 1, got {step}")
+    ratio = size / min_size
+    # The fewest intervals whose ratio is <= step; the tolerance keeps 128 -> 512 at step 2 at
+    # two intervals despite floating-point log.
+    count = max(0, math.ceil(math.log(ratio) / math.log(step) - 1e-9))
+    out = [round(min_size * ratio ** (i / count)) for i in range(count + 1)] if count else [size]
+    out[0], out[-1] = min_size, size
+    return list(dict.fromkeys(out))
+
+
+def shape_at(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) of an image scaled so that its longest side is `size` pixels.
+
+    The same rounding as `stylejax.images.resize_longest`, so a scale's content image and the
+    upsampled result have the same shape.
+    """
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def budget_split(
+    scale_sizes: Sequence[int], evaluations: int, split: str = "equal"
+) -> list[int]:
+    """Evaluations per scale, each at least 1, summing exactly to `evaluations`.
+
+    split:
+      "equal": the same number at every scale.
+      "pixels": proportional to each scale's pixel count (size²): most of the budget goes to
+        the end size, and the total time is close to a single-scale run's.
+
+    Rounding: largest remainder (Hamilton), ties to the larger scale.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown budget split {split!r}; choose one of {', '.join(SPLITS)}")
+    count = len(scale_sizes)
+    if count == 0:
+        raise ValueError("no scales given")
+    if evaluations < count:
+        raise ValueError(
+            f"an evaluation budget of {evaluations} cannot cover {count} scales (at least one "
+            f"evaluation each); raise --evaluations to at least {count} or raise --min-size"
+        )
+    weights = np.ones(count) if split == "equal" else np.square(np.asarray(scale_sizes, float))
+    # Every scale gets 1, the rest is shared by weight.
+    shares = (evaluations - count) * weights / weights.sum()
+    out = np.floor(shares).astype(int)
+    remainders = shares - out
+    order = sorted(range(count), key=lambda i: (-round(remainders[i], 12), -i))
+    for i in order[: evaluations - count - int(out.sum())]:
+        out[i] += 1
+    return [int(n) + 1 for n in out]
+
+
+def upsample(images: jax.Array, height: int, width: int, method: str = "cubic") -> jax.Array:
+    """Resizes (H, W, 3) or (N, H, W, 3) float images to (height, width), clipped to [0, 1].
+
+    Runs on the device in float (never through an 8-bit file). "cubic" (Keys, a = -0.5, as
+    PyTorch's bicubic) keeps more of the coarse scale's strokes than "linear"; its overshoot
+    at edges is clipped.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown resize method {method!r}; choose one of {', '.join(METHODS)}")
+    images = jnp.asarray(images)
+    if images.ndim not in (3, 4) or images.shape[-1] != 3:
+        raise ValueError(
+            f"images must be (H, W, 3) or (N, H, W, 3) RGB, got shape {tuple(images.shape)}"
+        )
+    shape = (*images.shape[:-3], height, width, 3)
+    resized = jax.image.resize(images.astype(jnp.float32), shape, method=method)
+    return jnp.clip(resized, 0.0, 1.0)
+
+
+def check(
+    min_size: int, size: int, minimum: int, *, height: int | None = None, width: int | None = None
+) -> None:
+    """Raises ValueError unless a pyramid from `min_size` to `size` can run.
+
+    `minimum` is the smallest side (in pixels) the deepest VGG layer needs (2 ** poolings);
+    `height`, `width` (the content image's, any scale) let the check use the shorter side of
+    the smallest scale instead of its longest side.
+    """
+    if min_size > size:
+        raise ValueError(
+            f"--min-size ({min_size}) is larger than --size ({size}); give a --min-size of at "
+            f"most {size} (equal to --size for one scale)"
+        )
+    shorter = min_size
+    if height is not None and width is not None:
+        shorter = min(shape_at(height, width, min_size))
+    if shorter < minimum:
+        aspect = "" if shorter == min_size else f" (its shorter side is {shorter} pixels)"
+        raise ValueError(
+            f"--min-size {min_size} is too small{aspect}: the deepest layer needs at least "
+            f"{minimum} pixels; raise --min-size or use shallower layers"
+        )
