@@ -58,9 +58,7 @@ def shape_at(height: int, width: int, size: int) -> tuple[int, int]:
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def budget_split(
-    scale_sizes: Sequence[int], evaluations: int, split: str = "equal"
-) -> list[int]:
+def budget_split(scale_sizes: Sequence[int], evaluations: int, split: str = "equal") -> list[int]:
     """Evaluations per scale, each at least 1, summing exactly to `evaluations`.
 
     split:
