@@ -23,7 +23,7 @@ from PIL import Image
 
 from stylejax import samples
 from stylejax.config import Config, effective_weights
-from stylejax.objective import LossWeights, Objective
+from stylejax.objective import PRECISIONS, LossWeights, Objective
 from stylejax.optimize import ONE_EVALUATION_PER_STEP, Progress, Result, Solver, optimize_batch
 from stylejax.stylize import Problem, initial_image, load_inputs, targets_for
 from stylejax.vgg import LAYERS, PARAM_SHAPES, deepest
@@ -87,11 +87,18 @@ def objective_for(configs: list[Config], preprocessing) -> Objective:
 
 
 def bytes_per_member(
-    height: int, width: int, layers: tuple[str, ...], *, remat: bool = False, history: int = 10
+    height: int,
+    width: int,
+    layers: tuple[str, ...],
+    *,
+    remat: bool = False,
+    history: int = 10,
+    precision: str = "float32",
 ) -> int:
     """Rough device memory one member needs: activations kept for the backward pass (conv and
     ReLU outputs up to the deepest layer, about three copies of each at the peak; with remat
-    only the largest block's), plus the L-BFGS history and the image-sized state."""
+    only the largest block's), at 2 bytes each under bfloat16 `precision`, plus the L-BFGS
+    history and the image-sized state (float32 in every precision)."""
     blocks, h, w = [0], height, width
     for name in LAYERS[: LAYERS.index(deepest(layers)) + 1]:
         if name.startswith("pool"):
@@ -101,7 +108,8 @@ def bytes_per_member(
             blocks[-1] += 3 * h * w * PARAM_SHAPES[name][1][0]
     activations = 2 * max(blocks) if remat else sum(blocks)
     image = height * width * 3
-    return 4 * (activations + (2 * history + 8) * image)
+    activation_bytes = jnp.dtype(PRECISIONS[precision]).itemsize
+    return activation_bytes * activations + 4 * (2 * history + 8) * image
 
 
 def available_bytes() -> int:
@@ -216,7 +224,13 @@ def run_sweep(
     devices = jax.device_count()
     at_once = members_at_once or members_per_pass(
         count,
-        bytes_per_member(height, width, problem.objective.layers, remat=problem.objective.remat),
+        bytes_per_member(
+            height,
+            width,
+            problem.objective.layers,
+            remat=problem.objective.remat,
+            precision=problem.objective.precision,
+        ),
         available_bytes(),
         devices,
     )
