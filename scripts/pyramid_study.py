@@ -46,7 +46,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--runs",
         nargs="+",
-        default=["single", "2:equal", "2:pixels", "1.4142:equal", "1.4142:pixels"],
+        default=["single", "2:equal", "2:pixels", "1.41421356:equal", "1.41421356:pixels"],
         help="'single' or STEP:SPLIT",
     )
     p.add_argument("--method", default="cubic", choices=pyramid.METHODS)

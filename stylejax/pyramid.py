@@ -20,7 +20,8 @@ METHODS = ("linear", "cubic", "lanczos3", "lanczos5")
 
 
 def sizes(min_size: int, size: int, step: float) -> list[int]:
-    """Longest-side sizes from `min_size` to `size`, growing by at most `step` per scale.
+    """Longest-side sizes from `min_size` to `size`, growing by at most `step` per scale
+    (up to a tolerance of step ** 0.01).
 
     The first is exactly `min_size` and the last exactly `size`; the sizes in between are
     geometric, with the fewest scales whose ratio does not exceed `step` (so 128 -> 512 at step
@@ -40,9 +41,9 @@ def sizes(min_size: int, size: int, step: float) -> list[int]:
     if not step > 1 or not math.isfinite(step):
         raise ValueError(f"the pyramid step must be a finite number above 1, got {step}")
     ratio = size / min_size
-    # The fewest intervals whose ratio is <= step; the tolerance keeps 128 -> 512 at step 2 at
-    # two intervals despite floating-point log.
-    count = max(0, math.ceil(math.log(ratio) / math.log(step) - 1e-9))
+    # The fewest intervals whose ratio is <= step, with 1% of a step's logarithm as tolerance,
+    # so a typed step of 1.414 or 1.4142 takes 128 -> 512 in four intervals as sqrt(2) does.
+    count = max(0, math.ceil(math.log(ratio) / math.log(step) - 0.01))
     out = [round(min_size * ratio ** (i / count)) for i in range(count + 1)] if count else [size]
     out[0], out[-1] = min_size, size
     return list(dict.fromkeys(out))
