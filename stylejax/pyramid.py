@@ -63,9 +63,12 @@ def budget_split(scale_sizes: Sequence[int], evaluations: int, split: str = "equ
     """Evaluations per scale, each at least 1, summing exactly to `evaluations`.
 
     split:
-      "equal": the same number at every scale.
+      "equal": the same number at every scale. The recommended default: the coarse scales,
+        which form the style's large shapes, get enough evaluations, and the run costs about
+        0.4x the time of a single-scale run of the same budget (measured at 512 px, step
+        sqrt(2), for issue 8).
       "pixels": proportional to each scale's pixel count (size²): most of the budget goes to
-        the end size, and the total time is close to a single-scale run's.
+        the end size; measured close to single scale in look and large-scale style.
 
     Rounding: largest remainder (Hamilton), ties to the larger scale.
     """
