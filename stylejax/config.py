@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jax.numpy as jnp
 
+from stylejax import colors, objective, pyramid
 from stylejax.objective import LossWeights
 from stylejax.vgg import LAYERS, POOLINGS
 
@@ -29,9 +30,12 @@ STYLE_SCALE = {"torchvision": 1.0, "caffe": 2e-5}
 OPTIMIZERS = ("lbfgs", "jaxopt-lbfgsb", "jaxopt-lbfgs", "optax-lbfgs", "adam")
 # Optimizers whose every step costs exactly one evaluation: the only ones a sweep may batch.
 ONE_EVALUATION_PER_STEP = ("lbfgs", "adam")
-COLOR_MODES = ("luminance", "histogram")
-PRECISIONS = ("float32", "bfloat16")
-SPLITS = ("pixels", "equal")
+COLOR_MODES = colors.MODES
+PRECISIONS = tuple(objective.PRECISIONS)
+SPLITS = pyramid.SPLITS
+# With no `min_size`, pictures of at least AUTO_PYRAMID[0] pixels start a pyramid at
+# AUTO_PYRAMID[1] (BENCHMARKS.md, "Large pictures"); smaller ones are one scale.
+AUTO_PYRAMID = (512, 128)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
@@ -50,9 +54,9 @@ class Config:
     style_blend: tuple[float, ...] = ()  # relative weight per style image; empty: equal
     output: str = "stylized.png"  # final image; .png, .jpg, or .tif (16 bits per channel)
     size: int = 256  # longest side of the result, in pixels
-    min_size: int | None = None  # coarse-to-fine: first scale's longest side; None: one scale
-    scale_step: float = 2.0  # ratio between successive pyramid scales (BENCHMARKS.md)
-    scale_split: str = "pixels"  # how the budget is spread over scales (stylejax.pyramid)
+    min_size: int | None = None  # first scale's longest side; = size: one scale; None: auto
+    scale_step: float = 2**0.5  # largest ratio between successive pyramid scales
+    scale_split: str = "equal"  # how the budget is spread over the scales (stylejax.pyramid)
     style_scale: float = 1.0  # style image size relative to the content image's longest side
     evaluations: int = 300  # loss-and-gradient evaluations, summed over all scales
     iterations: int | None = None  # optimizer iteration limit per scale; None: the budget
@@ -135,6 +139,14 @@ class Config:
             )
 
 
+def first_size(config: Config) -> int:
+    """The pyramid's first longest side: `min_size`, or automatic (AUTO_PYRAMID) when None."""
+    if config.min_size is not None:
+        return config.min_size
+    threshold, start = AUTO_PYRAMID
+    return start if config.size >= threshold else config.size
+
+
 def _at_least(config: Config, minimum: int, *names: str, optional: bool = False) -> None:
     for name in names:
         value = getattr(config, name)
@@ -154,7 +166,6 @@ PRESETS: dict[str, dict] = {
     # The reference algorithm of DEVELOPERS.md, exactly: single scale, float32.
     "seed": dict(
         size=512,
-        min_size=None,
         evaluations=600,
         content_weight=1.0,
         style_weight=1e6,
@@ -177,7 +188,11 @@ def preset(name: str, **overrides) -> Config:
     """The named preset's Config, with `overrides` applied on top."""
     if name not in PRESETS:
         raise ConfigError("preset", f"must be one of {', '.join(PRESETS)}, got {name!r}")
-    return Config(**(PRESETS[name] | overrides))
+    fields = PRESETS[name] | overrides
+    if name == "seed":
+        # The reference algorithm is single scale at whatever size it is asked for.
+        fields.setdefault("min_size", fields["size"])
+    return Config(**fields)
 
 
 def effective_weights(config: Config, weight_set: str) -> LossWeights:

@@ -239,28 +239,77 @@ def to_pil(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(array) * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
+def icc_profile(path: str | os.PathLike) -> bytes | None:
+    """The ICC colour profile embedded in an image file (PNG iCCP, JPEG APP2, TIFF tag 34675,
+    WebP ICCP), or None if it has none. Only the header is read.
+
+    The pixels are not converted: stylejax works on the file's RGB values as they are, and the
+    output carries the same profile so that it is shown in the content photo's colour space.
+    """
+    _check_file(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(path) as opened:
+                profile = opened.info.get("icc_profile")
+        except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_ERRORS) as e:
+            raise ImageError(
+                f"{path}: cannot read the image's header ({_one_line(e)}); re-export it"
+            ) from None
+    return bytes(profile) if profile else None
+
+
 def _save_format(path: Path) -> str:
     """Pillow's format name for the extension, refusing ones Pillow cannot write."""
     extension = path.suffix.lower()
     image_format = Image.registered_extensions().get(extension)
     if image_format is None or image_format not in Image.SAVE:
-        raise ImageError(f"{path}: unknown image extension {extension!r}; use .png or .jpg")
+        raise ImageError(f"{path}: unknown image extension {extension!r}; use .png, .jpg or .tif")
     return image_format
 
 
-def save(array: np.ndarray, path: str | os.PathLike, icc_profile: bytes | None = None) -> None:
+# Formats whose writer embeds an ICC profile (Pillow's `icc_profile` option, or tifffile's).
+ICC_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
+
+
+def to_uint16(array: np.ndarray) -> np.ndarray:
+    """(H, W, 3) floats in [0, 1] to 16-bit integers (rounded, clipped)."""
+    return np.clip(np.asarray(array, np.float64) * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+
+
+def _write_tiff(array: np.ndarray, path: Path, icc: bytes | None) -> None:
+    """16 bits per channel RGB, zlib-compressed, for print. Pillow cannot write 16-bit RGB, so
+    tifffile does; no tifffile-specific metadata is added."""
+    import tifffile
+
+    tifffile.imwrite(
+        path,
+        to_uint16(array),
+        photometric="rgb",
+        compression="zlib",
+        iccprofile=icc,
+        metadata=None,
+    )
+
+
+def save(array: np.ndarray, path: str | os.PathLike, *, icc_profile: bytes | None = None) -> None:
     """Writes atomically; the format follows the extension (PNG, JPEG at quality 95, ...).
 
+    `.tif`/`.tiff` is written with 16 bits per channel; other formats with 8. `icc_profile`
+    (e.g. `icc_profile(content_path)`) is embedded in PNG, JPEG, TIFF and WebP files.
     On failure an existing file at `path` is left as it was, and ImageError is raised.
     """
     path = Path(path)
     image_format = _save_format(path)
     options = {"quality": 95} if image_format == "JPEG" else {}
-    if icc_profile:
+    if icc_profile and image_format in ICC_FORMATS:
         options["icc_profile"] = icc_profile
     try:
         with atomic_write(path) as tmp:
-            to_pil(array).save(tmp, format=image_format, **options)
+            if image_format == "TIFF":
+                _write_tiff(array, tmp, icc_profile)
+            else:
+                to_pil(array).save(tmp, format=image_format, **options)
     except OSError as e:
         raise ImageError(
             f"{path}: cannot write the image ({_one_line(e)}); check the directory exists, "

@@ -16,6 +16,10 @@ import jax.numpy as jnp
 from stylejax import losses
 from stylejax.vgg import VGG19, Preprocessing, check_layers
 
+# Precision of VGG's convolutions and activations (`Objective.precision`). Gram matrices, losses,
+# gradients w.r.t. the image and the optimizer state are float32 in every case.
+PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
@@ -26,10 +30,16 @@ class Objective:
     pooling: str
     preprocessing: Preprocessing
     remat: bool = False  # recompute each VGG block in the backward pass (less memory)
+    precision: str = "float32"  # VGG's compute dtype: "float32" or "bfloat16" (see PRECISIONS)
 
     def __post_init__(self):
         check_layers(self.content_layers)
         check_layers(self.style_layers)
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}; "
+                f"use 'bfloat16' to halve VGG's activation memory"
+            )
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -38,9 +48,19 @@ class Objective:
     def features(
         self, params: dict, images: jax.Array, layers: Sequence[str] | None = None
     ) -> dict[str, jax.Array]:
-        """VGG19 activations of (N, H, W, 3) RGB images in [0, 1]."""
-        model = VGG19(preprocessing=self.preprocessing, pooling=self.pooling, remat=self.remat)
-        return model.apply(params, images, tuple(layers or self.layers))
+        """VGG19 activations of (N, H, W, 3) RGB images in [0, 1], as float32.
+
+        Under bfloat16 precision VGG computes in bfloat16 and the activations are cast back to
+        float32 here, so Gram matrices and losses are accumulated in float32.
+        """
+        model = VGG19(
+            preprocessing=self.preprocessing,
+            pooling=self.pooling,
+            remat=self.remat,
+            dtype=PRECISIONS[self.precision],
+        )
+        out = model.apply(params, images, tuple(layers or self.layers))
+        return {name: f.astype(jnp.float32) for name, f in out.items()}
 
 
 class Targets(NamedTuple):

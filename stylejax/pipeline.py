@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from stylejax import checkpoint, colors, images, pyramid, samples
-from stylejax.config import Config, ConfigError
+from stylejax.config import Config, ConfigError, first_size
 from stylejax.features import load_weights
 from stylejax.objective import LossInputs, LossWeights, Objective, Targets, compute_targets
 from stylejax.optimize import Carry, Progress, Result, optimize_batch
@@ -109,7 +109,13 @@ def prepare(
             "style_blend", f"has {len(config.style_blend)} values for {len(styles)} style images"
         )
     objective = objective_for(configs, weights.preprocessing)
-    sizes = pyramid.sizes(config.min_size or config.size, config.size, config.scale_step)
+    sizes = pyramid.sizes(first_size(config), config.size, config.scale_step)
+    if config.evaluations < len(sizes):
+        raise ConfigError(
+            "evaluations",
+            f"({config.evaluations}) cannot cover the {len(sizes)} scales "
+            f"{'-'.join(map(str, sizes))} (at least one each); raise it, or raise min_size",
+        )
     budgets = pyramid.budget_split(sizes, config.evaluations, config.scale_split)
     scales = [
         Scale(size, shape_at(content, size), evaluations)
@@ -124,7 +130,9 @@ def prepare(
             f"gives a {smallest[1]}x{smallest[0]} image, smaller than the {minimum} pixels "
             f"layer {deepest(objective.layers)} needs; raise it",
         )
-    check_memory(scales[-1].shape, objective.layers, remat=objective.remat)
+    check_memory(
+        scales[-1].shape, objective.layers, remat=objective.remat, precision=objective.precision
+    )
     return Plan(
         config=config,
         axes=axes,
@@ -179,14 +187,12 @@ def targets_at(plan: Plan, scale: Scale) -> Targets:
                 f"makes a style image {style.shape[1]}x{style.shape[0]} pixels, smaller than "
                 f"the {minimum} pixels layer {deepest(plan.objective.layers)} needs; raise it",
             )
+    # Colour control (Gatys et al. 2017, not in the 2015 paper): "histogram" recolours the
+    # styles to the content's colour statistics; "luminance" transfers on luminance only and
+    # `present` puts the content's chroma back.
     mode = plan.config.preserve_colors
-    if mode == "histogram":
-        # Gatys et al. 2017: recolour the style to the content's colour statistics first.
-        styles = [np.asarray(colors.match_color(s, content)) for s in styles]
-    elif mode == "luminance":
-        # Gatys et al. 2017: transfer on luminance only; chroma comes back in `present`.
-        styles = [np.asarray(colors.luminance_style(s, content)) for s in styles]
-        content = np.asarray(colors.luminance_image(content))
+    styles = [np.asarray(colors.style_input(mode, s, content)) for s in styles]
+    content = np.asarray(colors.content_input(mode, content))
     blend = plan.config.style_blend or (1.0,) * len(styles)
     return compute_targets(
         plan.objective,
@@ -201,9 +207,8 @@ def initial_images(plan: Plan) -> np.ndarray:
     """Each member's start at the first scale: the content, seeded uniform noise in [0, 1], or
     the given image."""
     scale = plan.scales[0]
-    content = content_at(plan, scale)
-    if plan.config.preserve_colors == "luminance":
-        content = np.asarray(colors.luminance_image(content))
+    mode = plan.config.preserve_colors
+    content = np.asarray(colors.content_input(mode, content_at(plan, scale)))
     starts = []
     for member in plan.members:
         if member.init == "content":
@@ -212,20 +217,22 @@ def initial_images(plan: Plan) -> np.ndarray:
             rng = np.random.default_rng(member.seed)
             starts.append(rng.uniform(0.0, 1.0, content.shape).astype(np.float32))
         else:
-            starts.append(images.to_array(plan.init.resize(scale.shape[::-1])))
+            start = images.to_array(plan.init.resize(scale.shape[::-1], Image.Resampling.LANCZOS))
+            starts.append(np.asarray(colors.content_input(mode, start)))
     return np.stack(starts)
 
 
 def present(plan: Plan, scale: Scale, batch: np.ndarray) -> np.ndarray:
     """The pictures the user sees: in luminance mode the content's chroma is put back."""
-    if plan.config.preserve_colors != "luminance":
+    mode = plan.config.preserve_colors
+    if mode is None:
         return batch
-    return np.asarray(_restore_chroma(jnp.asarray(batch), jnp.asarray(content_at(plan, scale))))
+    return np.asarray(_output(jnp.asarray(batch), jnp.asarray(content_at(plan, scale)), mode))
 
 
-@jax.jit
-def _restore_chroma(batch, content):
-    return jax.vmap(colors.restore_chroma, in_axes=(0, None))(batch, content)
+@functools.partial(jax.jit, static_argnames="mode")
+def _output(batch, content, mode):
+    return jax.vmap(lambda image: colors.output(mode, image, content))(batch)
 
 
 def members_at_once(plan: Plan) -> int:
@@ -236,6 +243,7 @@ def members_at_once(plan: Plan) -> int:
         width,
         plan.objective.layers,
         remat=plan.objective.remat,
+        precision=plan.objective.precision,
     )
     count = len(plan.members)
     devices = jax.device_count()

@@ -77,16 +77,28 @@ def objective_for(configs: list[Config], preprocessing) -> Objective:
     content = tuple(dict.fromkeys(c.content_layer for c in configs))
     first = configs[0]
     return Objective(
-        content, tuple(first.style_layers), first.pooling, preprocessing, remat=first.remat
+        content,
+        tuple(first.style_layers),
+        first.pooling,
+        preprocessing,
+        remat=first.remat,
+        precision=first.precision,
     )
 
 
 def bytes_per_member(
-    height: int, width: int, layers: tuple[str, ...], *, remat: bool = False, history: int = 10
+    height: int,
+    width: int,
+    layers: tuple[str, ...],
+    *,
+    remat: bool = False,
+    history: int = 10,
+    precision: str = "float32",
 ) -> int:
     """Rough device memory one member needs: activations kept for the backward pass (conv and
     ReLU outputs up to the deepest layer, about three copies of each at the peak; with remat
-    only the largest block's), plus the L-BFGS history and the image-sized state."""
+    only the largest block's), at 2 bytes each under bfloat16 `precision`, plus the L-BFGS
+    history and the image-sized state (float32 in every precision)."""
     blocks, h, w = [0], height, width
     for name in LAYERS[: LAYERS.index(deepest(layers)) + 1]:
         if name.startswith("pool"):
@@ -96,7 +108,8 @@ def bytes_per_member(
             blocks[-1] += 3 * h * w * PARAM_SHAPES[name][1][0]
     activations = 2 * max(blocks) if remat else sum(blocks)
     image = height * width * 3
-    return 4 * (activations + (2 * history + 8) * image)
+    activation_bytes = jnp.dtype(PRECISIONS[precision]).itemsize
+    return activation_bytes * activations + 4 * (2 * history + 8) * image
 
 
 def available_bytes() -> int:
@@ -111,13 +124,16 @@ def available_bytes() -> int:
         return 8 << 30
 
 
-def check_memory(shape: tuple[int, int], layers: tuple[str, ...], *, remat: bool) -> None:
+def check_memory(
+    shape: tuple[int, int], layers: tuple[str, ...], *, remat: bool, precision: str
+) -> None:
     """Raises ConfigError, before anything is compiled, when not even one run of an image of
     `shape` (height, width) fits in half of the device's free memory."""
-    need = bytes_per_member(*shape, layers, remat=remat)
+    need = bytes_per_member(*shape, layers, remat=remat, precision=precision)
     free = available_bytes()
     if need > free * 0.5:
         hint = "a smaller size" + ("" if remat else ", remat")
+        hint += "" if precision == "bfloat16" else ", precision bfloat16"
         raise ConfigError(
             "size",
             f"gives a {shape[1]}x{shape[0]} image that needs about {need / 2**30:.1f} GiB per "

@@ -546,3 +546,71 @@ def test_save_refuses_unknown_extensions(tmp_path, name):
 def test_save_into_a_missing_directory(tmp_path):
     with pytest.raises(ImageError, match="cannot write"):
         images.save(np.zeros((4, 4, 3), np.float32), tmp_path / "absent" / "out.png")
+
+
+# ---------------------------------------------------------------------------- print output
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_tiff_output_has_16_bits_per_channel(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    array = np.random.default_rng(0).uniform(-0.1, 1.1, (9, 13, 3)).astype(np.float32)
+    images.save(array, tmp_path / "print.tif")
+    with tifffile.TiffFile(tmp_path / "print.tif") as tiff:
+        page = tiff.pages[0]
+        assert page.bitspersample == 16 and page.samplesperpixel == 3
+        assert page.photometric == tifffile.PHOTOMETRIC.RGB
+        back = page.asarray()
+    assert back.dtype == np.uint16 and back.shape == array.shape
+    expected = np.clip(array.astype(np.float64), 0, 1)
+    np.testing.assert_allclose(back / 65535.0, expected, atol=0.5 / 65535 + 1e-9)
+    # 8 bits would be off by up to 1/510; 16 bits tell apart values 1/65535 apart.
+    steps = np.array([[[1000, 1001, 1002]]], np.float64) / 65535
+    images.save(steps.astype(np.float32), tmp_path / "steps.tiff")
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "steps.tiff"), [[[1000, 1001, 1002]]])
+    # stylejax reads it back (at 8 bits, as Pillow reduces 16-bit RGB).
+    np.testing.assert_allclose(images.load(tmp_path / "print.tif"), expected, atol=1 / 255)
+
+
+@pytest.mark.parametrize("name", ["out.png", "out.jpg", "out.tif", "out.webp"])
+def test_the_content_images_icc_profile_is_kept(tmp_path, name):
+    profile = _srgb_profile()
+    source = tmp_path / "content.jpg"
+    _noise().save(source, icc_profile=profile)
+    assert images.icc_profile(source) == profile
+    images.save(np.full((4, 5, 3), 0.5, np.float32), tmp_path / name, icc_profile=profile)
+    with Image.open(tmp_path / name) as written:
+        assert written.info.get("icc_profile") == profile
+    assert images.icc_profile(tmp_path / name) == profile
+
+
+def test_icc_profile_is_none_without_one_and_errors_are_one_line(tmp_path):
+    _noise().save(tmp_path / "plain.png")
+    assert images.icc_profile(tmp_path / "plain.png") is None
+    images.save(np.zeros((4, 4, 3), np.float32), tmp_path / "out.png", icc_profile=None)
+    assert images.icc_profile(tmp_path / "out.png") is None
+    (tmp_path / "text.png").write_bytes(b"not an image at all")
+    with pytest.raises(ImageError, match="text.png: cannot read the image's header"):
+        images.icc_profile(tmp_path / "text.png")
+    with pytest.raises(ImageError, match="no such file"):
+        images.icc_profile(tmp_path / "absent.png")
+
+
+def test_failed_tiff_save_keeps_the_old_file(tmp_path, monkeypatch):
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "out.tif"
+    path.write_bytes(b"previous contents")
+
+    def fail(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tifffile, "imwrite", fail)
+    with pytest.raises(ImageError, match="No space left"):
+        images.save(np.zeros((4, 4, 3), np.float32), path)
+    assert path.read_bytes() == b"previous contents"
+    assert sorted(os.listdir(tmp_path)) == ["out.tif"]
