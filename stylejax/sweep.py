@@ -19,7 +19,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from stylejax.config import ONE_EVALUATION_PER_STEP, Config, ConfigError, effective_weights
-from stylejax.objective import LossWeights, Objective
+from stylejax.objective import PRECISIONS, LossWeights, Objective
 from stylejax.vgg import LAYERS, PARAM_SHAPES, deepest
 
 # Config fields a sweep may vary: each is data to the compiled program.
