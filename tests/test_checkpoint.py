@@ -12,11 +12,14 @@ from stylejax import checkpoint, pipeline, pyramid, run
 from stylejax.config import Config
 from tests.tiny import FAST, FAST_OPTIONS, smooth_image
 
+# 16 -> 32 pixels: a pyramid of exactly two scales.
+TWO_SCALES = ["--min-size", "16", "--scale-step", "2"]
+
 pytest_plugins = ["tests.fixtures"]  # the session's random weights
 
 CONTENT = Image.fromarray(smooth_image(1, 40, 60))
 STYLE = Image.fromarray(smooth_image(2, 48, 48))
-PYRAMID = dict(min_size=16, size=32, evaluations=20)
+PYRAMID = dict(min_size=16, size=32, scale_step=2.0, evaluations=20)
 
 
 class Stop(Exception):
@@ -69,7 +72,17 @@ def test_the_cli_resumes_an_interrupted_pyramid_exactly(tmp_path, monkeypatch, w
     """Through the CLI: interrupted after the scale change (exit 130, latest image and log
     kept), then resumed to the uninterrupted run's pixels and records."""
     monkeypatch.chdir(tmp_path)
-    common = ["--weights", str(weights_file), *FAST, "--size", "32", "--min-size", "16"]
+    common = [
+        "--weights",
+        str(weights_file),
+        *FAST,
+        "--size",
+        "32",
+        "--min-size",
+        "16",
+        "--scale-step",
+        "2",
+    ]
     common += ["--evaluations", "20", "--seed", "3"]
     assert run.main([*common, "--output", "a.png", "--log", "a.json", "--save-every", "5"]) == 0
 
@@ -115,7 +128,10 @@ def listing(folder):
     ("change", "message"),
     [
         (["--min-size", "8"], "belongs to a run with other settings"),
-        (["--min-size", "16", "--evaluations", "40"], "the checkpoint was taken on the pyramid"),
+        (
+            [*TWO_SCALES, "--evaluations", "40"],
+            "the checkpoint was taken on the pyramid",
+        ),
     ],
 )
 def test_resume_across_a_changed_pyramid_is_refused(
@@ -123,7 +139,17 @@ def test_resume_across_a_changed_pyramid_is_refused(
 ):
     monkeypatch.chdir(tmp_path)
     common = ["--weights", str(weights_file), *FAST, "--size", "32", "--log", "log.json"]
-    first = [*common, "--min-size", "16", "--evaluations", "20", "--checkpoint-every", "10"]
+    first = [
+        *common,
+        "--min-size",
+        "16",
+        "--scale-step",
+        "2",
+        "--evaluations",
+        "20",
+        "--checkpoint-every",
+        "10",
+    ]
     assert run.main(first) == 0
     # The finished first scale's budget differs in the second case: that cannot continue.
     sizes = pyramid.sizes(16, 32, Config().scale_step)

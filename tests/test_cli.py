@@ -13,6 +13,9 @@ from stylejax import cli, images, run
 from stylejax.config import SEED_STYLE_LAYERS, Config, preset
 from tests.tiny import FAST
 
+# 16 -> 32 pixels: a pyramid of exactly two scales.
+TWO_SCALES = ["--min-size", "16", "--scale-step", "2"]
+
 pytest_plugins = ["tests.fixtures"]  # the session's random weights
 
 
@@ -129,7 +132,9 @@ def test_seed_preset_is_the_reference_algorithm():
     # Flags still override a preset.
     assert cli.parse(["--preset", "seed", "--size", "128"])[0].size == 128
     assert cli.parse(["--preset", "seed"]) == (config, {}, {}, {})
-    assert config.min_size is None and config.precision == "float32"
+    # Single scale, float32, at any size it is asked for.
+    assert config.min_size == config.size and config.precision == "float32"
+    assert cli.parse(["--preset", "seed", "--size", "1024"])[0].min_size == 1024
     assert config.preserve_colors is None
 
 
@@ -256,7 +261,14 @@ class Bar:
     "argv",
     [
         ["--iterations", "1"],  # issue 11: it showed 2/300 and stopped
-        ["--iterations", "3", "--min-size", "16"],  # each scale stops after 3 iterations
+        [
+            "--iterations",
+            "3",
+            "--min-size",
+            "16",
+            "--scale-step",
+            "2",
+        ],  # each scale stops after 3 iterations
         ["--iterations", "3", "--optimizer", "adam"],
         [],
     ],
@@ -277,7 +289,17 @@ def test_the_progress_total_is_the_limit_that_stops_the_run(
 
 def test_a_pyramid_writes_frames_at_the_end_size_and_a_cumulative_log(tmp_path, weights_file):
     out, log = tmp_path / "p.png", tmp_path / "p.json"
-    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--min-size", "16"]
+    argv = [
+        "--weights",
+        str(weights_file),
+        *FAST,
+        "--size",
+        "32",
+        "--min-size",
+        "16",
+        "--scale-step",
+        "2",
+    ]
     argv += ["--evaluations", "20", "--save-every", "5", "--output", str(out), "--log", str(log)]
     assert run.main(argv) == 0
     assert opened(out)[0] == (32, 21)

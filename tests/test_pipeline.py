@@ -76,6 +76,7 @@ def test_targets_are_recomputed_at_each_scale(random_weights):
         style_blend=(1.0, 3.0),
         min_size=16,
         size=32,
+        scale_step=2.0,
         style_scale=1.5,
         evaluations=10,
     )
@@ -106,7 +107,7 @@ def test_targets_are_recomputed_at_each_scale(random_weights):
 
 
 def test_records_carry_their_scale_and_count_over_the_whole_run(random_weights):
-    plan = plan_for(random_weights, min_size=16, size=32, evaluations=20)
+    plan = plan_for(random_weights, min_size=16, size=32, scale_step=2.0, evaluations=20)
     snapshots = []
     (result,) = pipeline.run(plan, callback=snapshots.append)
     first, second = plan.scales
@@ -129,7 +130,7 @@ def test_records_carry_their_scale_and_count_over_the_whole_run(random_weights):
 
 def test_a_sweep_through_a_pyramid_equals_separate_runs(random_weights):
     axes = {"style_weight": (1e4, 1e7)}
-    options = dict(min_size=16, size=32, evaluations=14)
+    options = dict(min_size=16, size=32, scale_step=2.0, evaluations=14)
     swept = pipeline.run(plan_for(random_weights, axes, **options))
     assert len(swept) == 2
     for weight, result in zip(axes["style_weight"], swept, strict=True):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from stylejax import losses
-from stylejax.objective import LossWeights, Objective, compute_targets, total_loss
+from stylejax.objective import LossInputs, LossWeights, Objective, compute_targets, total_loss
 from stylejax.sweep import bytes_per_member
 from stylejax.vgg import CAFFE, TORCHVISION, VGG19
 from tests.reference import random_params
@@ -39,13 +39,13 @@ def test_bfloat16_stays_close_to_float32(params, preprocessing):
     weights = LossWeights(
         {"relu4_1": jnp.float32(1.0)}, {k: jnp.float32(1e3) for k in STYLE}, jnp.float32(0.0)
     )
-    loss = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnums=4)
+    loss = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnums=2)
     out = {}
     for precision in ("float32", "bfloat16"):
         objective = Objective(("relu4_1",), STYLE, "avg", preprocessing, precision=precision)
         features = jax.jit(objective.features)(params, image[None])
         targets = compute_targets(objective, params, content, [style], [1.0])
-        (total, _), grad = loss(image, params, targets, weights, objective)
+        (total, _), grad = loss(image, LossInputs(params, targets, weights), objective)
         out[precision] = features, targets, total, grad
     (f32, t32, loss32, g32), (f16, t16, loss16, g16) = out["float32"], out["bfloat16"]
     # What the losses see is float32 in both cases.
