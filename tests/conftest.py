@@ -10,6 +10,9 @@ from tests.reference import random_oihw_layers, to_flax, torchvision_state_dict
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
+# Random weights as a weights file (`weights_file`, `random_weights`), written once a session.
+pytest_plugins = ["tests.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def vgg_layers() -> dict:

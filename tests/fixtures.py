@@ -1,8 +1,8 @@
 """Session fixtures shared by the pipeline, API, CLI and fault tests: random VGG19 weights,
 written once per session.
 
-A test module loads them with `pytest_plugins = ["tests.fixtures"]` (and imports nothing from
-here, which would defeat pytest's assertion rewriting); they could move to conftest.py.
+conftest.py loads them for every test module (`pytest_plugins`); modules import nothing from
+here, which would defeat pytest's assertion rewriting.
 """
 
 from pathlib import Path

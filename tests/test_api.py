@@ -14,8 +14,6 @@ import stylejax
 from stylejax import ConfigError
 from tests.tiny import FAST_OPTIONS, smooth_image
 
-pytest_plugins = ["tests.fixtures"]  # the session's random weights
-
 CONTENT = smooth_image(1, 40, 60)  # uint8, landscape: 32x21 at size 32
 STYLE = smooth_image(2, 48, 48)
 OPTIONS = FAST_OPTIONS | dict(size=32, evaluations=6)

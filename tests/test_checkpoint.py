@@ -15,7 +15,6 @@ from tests.tiny import FAST, FAST_OPTIONS, smooth_image
 # 16 -> 32 pixels: a pyramid of exactly two scales.
 TWO_SCALES = ["--min-size", "16", "--scale-step", "2"]
 
-pytest_plugins = ["tests.fixtures"]  # the session's random weights
 
 CONTENT = Image.fromarray(smooth_image(1, 40, 60))
 STYLE = Image.fromarray(smooth_image(2, 48, 48))

@@ -16,8 +16,6 @@ from tests.tiny import FAST
 # 16 -> 32 pixels: a pyramid of exactly two scales.
 TWO_SCALES = ["--min-size", "16", "--scale-step", "2"]
 
-pytest_plugins = ["tests.fixtures"]  # the session's random weights
-
 
 def opened(path):
     """(size, frame count) of an image file, closing it."""

@@ -14,8 +14,6 @@ from PIL import Image
 from stylejax import run
 from tests.tiny import FAST
 
-pytest_plugins = ["tests.fixtures"]  # the session's random weights
-
 
 def pixels(path):
     with Image.open(path) as image:

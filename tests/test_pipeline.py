@@ -10,8 +10,6 @@ from stylejax.config import Config
 from stylejax.features import extract
 from tests.tiny import FAST_OPTIONS, smooth_image
 
-pytest_plugins = ["tests.fixtures"]  # the session's random weights
-
 CONTENT = Image.fromarray(smooth_image(1, 40, 60))  # landscape: width is the longest side
 STYLES = [Image.fromarray(smooth_image(2, 48, 48)), Image.fromarray(smooth_image(3, 30, 50))]
 

@@ -104,7 +104,8 @@ function options() {
     seed: +$("seed").value,
     save_every: Math.min(+$("save-every").value, +$("evaluations").value),
   };
-  if ($("pyramid").checked && pyramidStart() < o.size) o.min_size = pyramidStart();
+  // Unchecked means one scale (the library would start a pyramid by itself at >= 512 px).
+  o.min_size = $("pyramid").checked ? pyramidStart() : o.size;
   if ($("preserve-colors").value) o.preserve_colors = $("preserve-colors").value;
   return o;
 }
