@@ -148,7 +148,8 @@ class Stylizer:
             weights=self.weights,
             init=init,
         )
-        like = lambda array: _like(array, content)  # noqa: E731
+        profile = images.icc_profile(plan.content)
+        like = lambda array: _like(array, content, profile)  # noqa: E731
         relay = None
         if callback is not None:
 
@@ -213,10 +214,14 @@ def _float_array(value: np.ndarray, role: str) -> np.ndarray:
     return value.astype(np.float32)
 
 
-def _like(array: np.ndarray, content: ImageLike):
-    """A float (H, W, 3) result in the kind of `content`."""
+def _like(array: np.ndarray, content: ImageLike, profile: bytes | None):
+    """A float (H, W, 3) result in the kind of `content`; a PIL image carries the content's
+    ICC profile, which `Image.save` then embeds."""
     if isinstance(content, np.ndarray):
         if content.dtype == np.uint8:
             return np.asarray(images.to_pil(array))
         return np.asarray(array, content.dtype)
-    return images.to_pil(array)
+    image = images.to_pil(array)
+    if profile:
+        image.info["icc_profile"] = profile
+    return image

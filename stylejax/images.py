@@ -239,24 +239,30 @@ def to_pil(array: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(array) * 255.0 + 0.5, 0, 255).astype(np.uint8))
 
 
-def icc_profile(path: str | os.PathLike) -> bytes | None:
-    """The ICC colour profile embedded in an image file (PNG iCCP, JPEG APP2, TIFF tag 34675,
-    WebP ICCP), or None if it has none. Only the header is read.
+def icc_profile(source: str | os.PathLike | Image.Image) -> bytes | None:
+    """The RGB ICC colour profile of an image file (PNG iCCP, JPEG APP2, TIFF tag 34675, WebP
+    ICCP; only the header is read) or of a decoded image, or None if it has none.
 
     The pixels are not converted: stylejax works on the file's RGB values as they are, and the
     output carries the same profile so that it is shown in the content photo's colour space.
+    A grey or CMYK profile describes other pixels than the RGB ones stylejax writes, so it is
+    not kept (None).
     """
-    _check_file(path)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            with Image.open(path) as opened:
-                profile = opened.info.get("icc_profile")
-        except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_ERRORS) as e:
-            raise ImageError(
-                f"{path}: cannot read the image's header ({_one_line(e)}); re-export it"
-            ) from None
-    return bytes(profile) if profile else None
+    if isinstance(source, Image.Image):
+        profile = source.info.get("icc_profile")
+    else:
+        _check_file(source)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                with Image.open(source) as opened:
+                    profile = opened.info.get("icc_profile")
+            except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_ERRORS) as e:
+                raise ImageError(
+                    f"{source}: cannot read the image's header ({_one_line(e)}); re-export it"
+                ) from None
+    # Bytes 16-19 of an ICC header name the colour space of the data it describes.
+    return bytes(profile) if profile and profile[16:20] == b"RGB " else None
 
 
 def _save_format(path: Path) -> str:

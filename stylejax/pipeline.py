@@ -109,6 +109,8 @@ def prepare(
             "style_blend", f"has {len(config.style_blend)} values for {len(styles)} style images"
         )
     objective = objective_for(configs, weights.preprocessing)
+    if objective.precision == "bfloat16":
+        check_bfloat16()
     sizes = pyramid.sizes(first_size(config), config.size, config.scale_step)
     if config.evaluations < len(sizes):
         raise ConfigError(
@@ -162,6 +164,28 @@ def from_config(
         init=None if config.init in ("content", "random") else decode(config.init),
         weights=weights or load_weights(config.weights),
     )
+
+
+def check_bfloat16() -> None:
+    """Raises ConfigError unless the default backend runs a bfloat16 convolution."""
+    try:
+        _bf16_conv()
+    except Exception as e:  # noqa: BLE001 - any failure means: not on this backend
+        raise ConfigError(
+            "precision",
+            f"bfloat16 is not supported on {jax.default_backend()} "
+            f"({str(e).splitlines()[0][:120]}); use float32",
+        ) from None
+
+
+@functools.cache
+def _bf16_conv() -> None:
+    x = jnp.ones((1, 4, 4, 3), jnp.bfloat16)
+    kernel = jnp.ones((3, 3, 3, 2), jnp.bfloat16)
+    out = jax.lax.conv_general_dilated(
+        x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    jax.block_until_ready(out)
 
 
 def content_at(plan: Plan, scale: Scale) -> np.ndarray:

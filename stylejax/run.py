@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if jax.process_index() != 0:
         return 0
     try:
-        write_results(plan, outputs, results, reporter.frames, plan.content.info.get("icc_profile"))
+        write_results(plan, outputs, results, reporter.frames, images.icc_profile(plan.content))
         if config.log:
             log.write(config.log, plan, results)
     except (ValueError, OSError) as e:
@@ -144,7 +144,7 @@ def save_interrupted(plan: pipeline.Plan, outputs: list[Outputs], reporter: Repo
     already written its checkpoint, if enabled)."""
     if jax.process_index() != 0:
         return
-    icc = plan.content.info.get("icc_profile")
+    icc = images.icc_profile(plan.content)
     for member, image in reporter.latest.items():
         images.save(image, outputs[member].image, icc_profile=icc)
     if plan.config.log:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from stylejax import cli, images, run
 from stylejax.config import SEED_STYLE_LAYERS, Config, preset
-from tests.tiny import FAST
+from tests.tiny import FAST, smooth_image
 
 # 16 -> 32 pixels: a pyramid of exactly two scales.
 TWO_SCALES = ["--min-size", "16", "--scale-step", "2"]
@@ -327,3 +327,37 @@ def test_a_run_ended_by_its_iteration_limit_still_ends_its_animation(tmp_path, w
     assert [f.name for f in frames] == ["00000.png", "00003.png"]
     np.testing.assert_array_equal(pixels(frames[-1]), pixels(tmp_path / "i.png"))
     assert opened(tmp_path / "i.gif")[1] == 2
+
+
+def test_a_tif_output_has_16_bits_and_keeps_the_contents_icc_profile(tmp_path, weights_file):
+    tifffile = pytest.importorskip("tifffile")
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    content = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(1, 40, 60)).save(content, icc_profile=profile)
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "4"]
+    argv += ["--content", str(content), "--output", str(tmp_path / "print.tif")]
+    assert run.main(argv) == 0
+    with tifffile.TiffFile(tmp_path / "print.tif") as tiff:
+        page = tiff.pages[0]
+        assert (page.bitspersample, page.shape) == (16, (21, 32, 3))
+        assert page.tags["InterColorProfile"].value == profile
+
+
+def test_bfloat16_where_the_backend_cannot_is_one_line(tmp_path, weights_file, monkeypatch, capsys):
+    from stylejax import pipeline
+
+    def unsupported():
+        raise RuntimeError("UNIMPLEMENTED: bf16 convolution\nmore detail")
+
+    monkeypatch.setattr(pipeline, "_bf16_conv", unsupported)
+    out = tmp_path / "out.png"
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--output", str(out)]
+    assert run.main([*argv, "--precision", "bfloat16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "stylejax: error: --precision bfloat16 is not supported on cpu "
+        "(UNIMPLEMENTED: bf16 convolution); use float32"
+    ]
+    assert list(tmp_path.iterdir()) == []

@@ -614,3 +614,17 @@ def test_failed_tiff_save_keeps_the_old_file(tmp_path, monkeypatch):
         images.save(np.zeros((4, 4, 3), np.float32), path)
     assert path.read_bytes() == b"previous contents"
     assert sorted(os.listdir(tmp_path)) == ["out.tif"]
+
+
+def test_only_rgb_profiles_are_kept_and_decoding_keeps_them(tmp_path):
+    from PIL import ImageCms
+
+    rgb = _srgb_profile()
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    _noise().save(tmp_path / "rgb.png", icc_profile=rgb)
+    _noise().convert("L").save(tmp_path / "grey.png", icc_profile=lab)
+    # The decoded (RGB) image still carries the file's profile, as the pipeline reads it.
+    assert images.icc_profile(images.decode(tmp_path / "rgb.png")) == rgb
+    # A profile of another colour space does not describe the RGB pixels written.
+    assert images.icc_profile(tmp_path / "grey.png") is None
+    assert images.icc_profile(images.decode(tmp_path / "grey.png")) is None

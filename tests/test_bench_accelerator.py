@@ -1,0 +1,34 @@
+"""The accelerator benchmark (`scripts/benchmark.py --accelerator`) runs end to end at tiny
+sizes on CPU, so that it is ready for a GPU: every precision, the sweep and the size probes."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+import bench_accelerator  # noqa: E402
+
+
+def test_the_quick_accelerator_benchmark_measures_everything(tmp_path, weights_file, capsys):
+    out = tmp_path / "accelerator.json"
+    report = bench_accelerator.main(["--quick", "--weights", str(weights_file), "--json", str(out)])
+
+    assert json.loads(out.read_text())["device"] == report["device"]
+    rows = {row["mode"]: row for row in report["per_eval"]}
+    assert set(rows) == {"float32", "tf32", "bfloat16"}
+    assert all(row["s_per_eval"] > 0 and np.isfinite(row["loss"]) for row in rows.values())
+    # bfloat16 evaluates the same objective at the same start, within its stated tolerance.
+    np.testing.assert_allclose(rows["bfloat16"]["loss"], rows["float32"]["loss"], rtol=2e-2)
+    sweep = report["sweep"]
+    assert sweep[2]["members"] == 2 and sweep["speedup_per_member"] > 0
+    largest = report["largest"]
+    assert [p["size"] for p in largest["probes"]] == [32, 64]
+    assert all(
+        p["ok"] and p["peak_bytes"] > 0 and p["predicted_bytes"] > 0 for p in largest["probes"]
+    )
+    assert largest["largest"] == 64
+    table = capsys.readouterr().out
+    assert "| 32² | bfloat16 |" in table and "Largest size with remat + bf16: 64 px" in table
