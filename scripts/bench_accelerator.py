@@ -98,14 +98,21 @@ def sweep_against_single(size: int, members: int, evaluations: int, weights) -> 
     return rows
 
 
-def probe(size: int, weights_path: str | None) -> dict:
-    """Two evaluations at `size` with remat + bfloat16 in a fresh process."""
+def probe(size: int, weights_path: str | None, memory_limit: int | None = None) -> dict:
+    """One evaluation at `size` with remat + bfloat16 in a fresh process; on CPU
+    `memory_limit` (bytes of address space) makes a failed allocation end the probe rather
+    than wake the kernel's OOM killer."""
     code = (
         f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "import bench_accelerator as b; "
         f"print(json.dumps(b.probe_here({size}, {weights_path!r})))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    limit = None
+    if memory_limit:
+        limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_limit,) * 2)  # noqa: E731
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=limit
+    )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["killed"])[-1]
         return dict(size=size, ok=False, error=last[-200:], returncode=done.returncode)
@@ -117,7 +124,7 @@ def probe_here(size: int, weights_path: str | None) -> dict:
     # memory): the probe runs in its own process, which a failure may end.
     pipeline.check_memory = lambda *args, **kwargs: None
     weights = load_weights(weights_path)
-    plan = square_plan(size, weights, evaluations=2, remat=True, precision="bfloat16")
+    plan = square_plan(size, weights, evaluations=1, remat=True, precision="bfloat16")
     start = time.perf_counter()
     (result,) = pipeline.run(plan)
     stats = jax.local_devices()[0].memory_stats() or {}
@@ -137,12 +144,14 @@ def probe_here(size: int, weights_path: str | None) -> dict:
     )
 
 
-def largest_size(start: int, limit: int, weights_path: str | None, deadline: float) -> dict:
+def largest_size(
+    start: int, limit: int, weights_path: str | None, deadline: float, memory_limit: int | None
+) -> dict:
     """Doubles from `start` until a probe fails (or `limit`), then bisects to 64 pixels."""
     probes, good, bad = [], None, None
     size = start
     while size <= limit and time.perf_counter() < deadline:
-        row = probe(size, weights_path)
+        row = probe(size, weights_path, memory_limit)
         probes.append(row)
         if not row["ok"]:
             bad = size
@@ -150,7 +159,7 @@ def largest_size(start: int, limit: int, weights_path: str | None, deadline: flo
         good, size = size, size * 2
     while good and bad and bad - good > 64 and time.perf_counter() < deadline:
         size = (good + bad) // 2
-        row = probe(size, weights_path)
+        row = probe(size, weights_path, memory_limit)
         probes.append(row)
         good, bad = (size, bad) if row["ok"] else (good, size)
     return dict(largest=good, first_failure=bad, probes=probes)
@@ -167,6 +176,12 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--largest-start", type=int, default=2048)
     p.add_argument("--largest-limit", type=int, default=16384)
     p.add_argument("--minutes", type=float, default=7.5, help="stop probing sizes after this")
+    p.add_argument(
+        "--memory-limit-gib",
+        type=float,
+        help="CPU: cap each probe's address space, so that a probe too large fails cleanly",
+    )
+    p.add_argument("--only-largest", action="store_true", help="skip timings and the sweep")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a CPU smoke test")
     p.add_argument("--json", help="write the raw numbers here")
     args = p.parse_args(argv)
@@ -177,17 +192,21 @@ def main(argv: list[str] | None = None) -> dict:
     deadline = time.perf_counter() + args.minutes * 60
     weights = load_weights(args.weights)
     report = dict(device=str(jax.devices()[0]), backend=jax.default_backend(), per_eval=[])
-    for size in args.sizes:
+    for size in [] if args.only_largest else args.sizes:
         for name, (precision, matmul) in PRECISIONS.items():
             plan = square_plan(size, weights, precision=precision)
             row = dict(size=size, mode=name) | seconds_per_evaluation(plan, matmul, args.timed)
             report["per_eval"].append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-    report["sweep"] = sweep_against_single(
-        args.sweep_size, args.sweep_members, args.sweep_evaluations, weights
+    if not args.only_largest:
+        report["sweep"] = sweep_against_single(
+            args.sweep_size, args.sweep_members, args.sweep_evaluations, weights
+        )
+        print(json.dumps(report["sweep"]), file=sys.stderr, flush=True)
+    limit = int(args.memory_limit_gib * 2**30) if args.memory_limit_gib else None
+    report["largest"] = largest_size(
+        args.largest_start, args.largest_limit, args.weights, deadline, limit
     )
-    print(json.dumps(report["sweep"]), file=sys.stderr, flush=True)
-    report["largest"] = largest_size(args.largest_start, args.largest_limit, args.weights, deadline)
     print(markdown(report))
     if args.json:
         with open(args.json, "w") as f:
@@ -203,14 +222,15 @@ def markdown(report: dict) -> str:
             f"| {r['size']}² | {r['mode']} | {r['s_per_eval']:.4f} | {r['compile_s']:.1f} "
             f"| {r['loss']:.5g} |"
         )
-    sweep = report["sweep"]
-    members = max(k for k in sweep if isinstance(k, int))
-    lines += [
-        "",
-        f"Sweep of {members} members: {sweep[members]['s_per_eval_per_member']:.4f} s/eval per "
-        f"member, single run {sweep[1]['s_per_eval_per_member']:.4f} "
-        f"({sweep['speedup_per_member']:.2f}x per member)",
-    ]
+    sweep = report.get("sweep")
+    if sweep:
+        members = max(k for k in sweep if isinstance(k, int))
+        lines += [
+            "",
+            f"Sweep of {members} members: {sweep[members]['s_per_eval_per_member']:.4f} s/eval "
+            f"per member, single run {sweep[1]['s_per_eval_per_member']:.4f} "
+            f"({sweep['speedup_per_member']:.2f}x per member)",
+        ]
     largest = report["largest"]
     lines += [
         "",
@@ -218,7 +238,7 @@ def markdown(report: dict) -> str:
         f"{largest['first_failure']})",
         "",
     ]
-    lines += ["| size | ok | s (2 evals) | peak GiB | predicted GiB |", "|---:|---|---:|---:|---:|"]
+    lines += ["| size | ok | s (1 eval) | peak GiB | predicted GiB |", "|---:|---|---:|---:|---:|"]
     for r in largest["probes"]:
         if r.get("ok"):
             lines.append(
