@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from stylejax import default_weights, weights
-from stylejax.vgg import POOLINGS, VGG19, Preprocessing, check_layers, deepest, pooling_count
+from stylejax.vgg import VGG19, Preprocessing, check_layers, deepest, pooling_count
 
 
 @functools.partial(jax.jit, static_argnames=("layers", "pooling", "preprocessing"))
@@ -66,8 +66,6 @@ def features(
       {layer: (N, h, w, C) float32}; only the layers up to the deepest requested are computed.
     """
     layers = check_layers(layers)
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
     check_images(images, layers)
     loaded = load_weights(weights)
     return extract(

@@ -143,7 +143,7 @@ class VGG19(nn.Module):
     def __call__(self, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
         """images: (N, H, W, 3) RGB in [0, 1]. Returns {name: (N, h, w, C)} for `layers`."""
         if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         layers = check_layers(layers)
         last = _DEPTH[deepest(layers)]
         x = Normalize(self.preprocessing)(images).astype(self.dtype)
