@@ -46,7 +46,7 @@ def square_plan(size: int, weights, **options) -> pipeline.Plan:
     """A single-scale plan on a `size`² crop of the bundled content sample."""
     content = Image.open(samples.CONTENT).convert("RGB").resize((size, size))
     style = Image.open(samples.STYLE).convert("RGB")
-    config = Config(size=size, **options)
+    config = Config(size=size, min_size=size, **options)  # no automatic pyramid
     return pipeline.prepare(config, {}, content=content, styles=[style], weights=weights)
 
 

@@ -1,20 +1,27 @@
-"""Large pictures: single scale against the coarse-to-fine pyramid at equal wall-clock time.
+"""Large pictures: single scale against coarse-to-fine pyramids, at equal time or equal budget.
 
     python scripts/benchmark.py --large --pairs CONTENT:STYLE [CONTENT:STYLE ...] \
         --size 768 --evaluations 150 --out large/
+    python scripts/benchmark.py --large --equal evaluations --pairs CONTENT:STYLE \
+        --size 512 --min-size 128 --evaluations 160 --steps 2 1.4142 --splits equal pixels
 
 Each run is a whole `python -m stylejax.run` process (its peak resident memory is read from
 the kernel with wait4). For every pair:
 - single scale, `--evaluations` evaluations at `--size`;
-- the pyramid (`--min-size`, the default step and split), with a budget chosen so that its
-  evaluations cost the same time: a scale's evaluation costs its pixel count relative to the end
-  size (convolutions are linear in pixels), so the pyramid gets more, cheaper evaluations. The
-  wall times actually measured are reported side by side;
-- for the first pair, single scale again in bfloat16.
+- a pyramid from `--min-size` for every `--steps` x `--splits` (default: the Config defaults),
+  with a budget set by `--equal`:
+  - "time" (the default): the budget whose evaluations cost the same time as the single-scale
+    run's. A scale's evaluation costs its pixel count relative to the end size (convolutions
+    are linear in pixels), so the pyramid gets more, cheaper evaluations;
+  - "evaluations": the same `--evaluations`, summed over the scales (the pyramid study of
+    issue 8: which step and which split form the style's large shapes for a given budget);
+- for the first pair, single scale again in bfloat16 (`--skip-bf16`).
 
-Reported: optimization and whole-process seconds, peak memory, the end-size loss (total, content,
-style), and the style loss of the result downsampled to 1/2 and 1/4 against the style image at
-those sizes (the style's large shapes), all recomputed here with the same weights.
+Reported: the evaluations, per scale and as a cost (evaluations weighted by their scale's
+pixels relative to the end size: a machine-independent proxy for time), optimization and
+whole-process seconds, peak memory, the end-size loss (total, content, style), and the style
+loss of the result downsampled to 1/2 and 1/4 against the style image at those sizes (the
+style's large shapes), all recomputed here in float32 with the same weights.
 """
 
 from __future__ import annotations
@@ -52,26 +59,37 @@ def run_cli(argv: list[str], log: Path) -> dict:
     return dict(log=json.loads(log.read_text()), wall=wall, peak_bytes=usage.ru_maxrss * 1024)
 
 
+def cost(shapes: list[tuple[int, int]], evaluations: list[int]) -> float:
+    """Evaluations at each scale's (height, width), weighted by its pixels relative to the last."""
+    pixels = np.array([h * w for h, w in shapes], float)
+    return float(np.dot(evaluations, pixels) / pixels[-1])
+
+
 def equal_time_budget(config: Config, evaluations: int, shape_of) -> int:
     """The pyramid budget whose evaluations cost what `evaluations` cost at the end size."""
     sizes = pyramid.sizes(config.min_size, config.size, config.scale_step)
-    end = np.prod(shape_of(config.size))
-    cost = lambda budget: sum(  # noqa: E731
-        n * np.prod(shape_of(s)) / end
-        for s, n in zip(sizes, pyramid.budget_split(sizes, budget, config.scale_split), strict=True)
+    shapes = [shape_of(s) for s in sizes]
+    spent = lambda budget: cost(  # noqa: E731
+        shapes, pyramid.budget_split(sizes, budget, config.scale_split)
     )
     budget = evaluations
-    while cost(budget + 1) <= evaluations:
+    while spent(budget + 1) <= evaluations:
         budget += 1
     return budget
 
 
-def style_losses(image: np.ndarray, config: Config, content: str, style: str, weights) -> dict:
+def spent_per_scale(records: list[dict]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Each scale's (height, width) and the evaluations it really spent, from a run's log."""
+    ends = {tuple(r["size"]): r["evaluations"] for r in records}  # cumulative, per scale
+    return list(ends), np.diff([0, *ends.values()]).tolist()
+
+
+def style_losses(image: np.ndarray, config: Config, weights) -> dict:
     """Losses of `image` at the end size, and its style loss downsampled to 1/2 and 1/4."""
     out = {}
     for name, factor in (("end", 1), ("half", 2), ("quarter", 4)):
         size = max(1, round(config.size / factor))
-        small = dataclasses.replace(config, size=size, min_size=None, init="content")
+        small = dataclasses.replace(config, size=size, min_size=size, init="content")
         plan = pipeline.from_config(small, weights=weights)
         scale = plan.scales[-1]
         inputs = LossInputs(
@@ -90,12 +108,36 @@ def style_losses(image: np.ndarray, config: Config, content: str, style: str, we
     return out
 
 
+def runs_for(args, base: Config, shape_of) -> list[tuple[str, list[str]]]:
+    """(label, CLI flags) of every run of one pair."""
+    single = ["--evaluations", str(args.evaluations), "--min-size", str(args.size)]
+    runs = [("single", single)]
+    for step in args.steps:
+        for split in args.splits:
+            config = dataclasses.replace(base, scale_step=step, scale_split=split)
+            budget = args.evaluations
+            if args.equal == "time":
+                budget = equal_time_budget(config, args.evaluations, shape_of)
+            flags = ["--evaluations", str(budget), "--min-size", str(config.min_size)]
+            flags += ["--scale-step", str(step), "--scale-split", split]
+            runs.append((f"pyramid {step:g} {split}", flags))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", nargs="+", required=True, help="CONTENT:STYLE image paths")
     p.add_argument("--size", type=int, default=768)
     p.add_argument("--min-size", type=int, default=AUTO_PYRAMID[1])
     p.add_argument("--evaluations", type=int, default=150, help="the single-scale budget")
+    p.add_argument(
+        "--equal",
+        choices=("time", "evaluations"),
+        default="time",
+        help="what the pyramids share with single scale (default: time)",
+    )
+    p.add_argument("--steps", type=float, nargs="+", default=[Config.scale_step])
+    p.add_argument("--splits", nargs="+", choices=pyramid.SPLITS, default=[Config.scale_split])
     p.add_argument("--weights", help="converted VGG19 .h5 (default: stylejax's default)")
     p.add_argument("--out", default="large", help="folder for images and logs")
     p.add_argument("--json", help="write the raw numbers here")
@@ -112,14 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
         common = ["--content", content, "--style", style, "--size", str(args.size)]
         common += ["--weights", weights.path]
         base = Config(content=content, style=(style,), size=args.size, min_size=min_size)
-        plan = pipeline.from_config(dataclasses.replace(base, min_size=None), weights=weights)
-        shape_of = lambda s, plan=plan: pipeline.shape_at(plan.content, s)  # noqa: E731
-        budget = equal_time_budget(base, args.evaluations, shape_of)
-        runs = [
-            ("single", ["--evaluations", str(args.evaluations)]),
-            ("pyramid", ["--evaluations", str(budget), "--min-size", str(min_size)]),
-        ]
-        if index == 0 and not args.skip_bf16:
+        decoded = images.decode(content)
+        runs = runs_for(args, base, lambda s, decoded=decoded: pipeline.shape_at(decoded, s))
+        if index == 0 and not args.skip_bf16:  # single scale again in bf16
             runs += [("single bf16", runs[0][1] + ["--precision", "bfloat16"])]
         for label, extra in runs:
             stem = f"{name}_{label.replace(' ', '_')}"
@@ -127,18 +164,19 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"[{time.strftime('%H:%M:%S')}] {name}: {label}", file=sys.stderr, flush=True)
             done = run_cli([*common, *extra, "--output", str(image_path)], out / f"{stem}.json")
             log = done["log"]
-            config = dataclasses.replace(base, precision="float32")
-            losses = style_losses(images.load(image_path), config, content, style, weights)
+            shapes, spent = spent_per_scale(log["records"])
             row = dict(
                 pair=name,
                 run=label,
                 evaluations=log["records"][-1]["evaluations"],
-                scales=[s["size"] for s in log["scales"]],
+                scales=shapes,
+                per_scale=spent,
+                cost=cost(shapes, spent),
                 seconds=log["seconds"],
                 compile_seconds=log["compile_seconds"],
                 wall=done["wall"],
                 peak_gib=done["peak_bytes"] / 2**30,
-                **losses,
+                **style_losses(images.load(image_path), base, weights),
             )
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
@@ -151,16 +189,19 @@ def main(argv: list[str] | None = None) -> dict:
 
 def markdown(rows: list[dict]) -> str:
     lines = [
-        "| pair | run | evals | scales | opt s | wall s | peak GiB | total | content | style "
-        "| style @1/2 | style @1/4 |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| pair | run | evals | scales (evals) | cost | opt s | wall s | peak GiB | total "
+        "| content | style | style @1/2 | style @1/4 |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        scales = " → ".join(f"{w}x{h}" for h, w in r["scales"])
+        scales = " → ".join(
+            f"{w}x{h} ({n})" for (h, w), n in zip(r["scales"], r["per_scale"], strict=True)
+        )
         lines.append(
-            f"| {r['pair']} | {r['run']} | {r['evaluations']} | {scales} | {r['seconds']:.0f} "
-            f"| {r['wall']:.0f} | {r['peak_gib']:.2f} | {r['total']:.4g} | {r['content']:.4g} "
-            f"| {r['style']:.4g} | {r['style_half']:.4g} | {r['style_quarter']:.4g} |"
+            f"| {r['pair']} | {r['run']} | {r['evaluations']} | {scales} | {r['cost']:.0f} "
+            f"| {r['seconds']:.0f} | {r['wall']:.0f} | {r['peak_gib']:.2f} | {r['total']:.4g} "
+            f"| {r['content']:.4g} | {r['style']:.4g} | {r['style_half']:.4g} "
+            f"| {r['style_quarter']:.4g} |"
         )
     return "\n".join(lines)
 

@@ -151,11 +151,13 @@ def prepare(config: Config) -> Problem:
 
 
 def make_config(args: argparse.Namespace, size: int, optimizer: str = "lbfgs") -> Config:
-    """The stylejax run being measured: the seed's settings (Config defaults) at `size`."""
+    """The stylejax run being measured: the seed's settings (Config defaults) at `size`, single
+    scale (no automatic pyramid, whatever the size)."""
     return Config(
         content=args.content,
         style=(args.style,),
         size=size,
+        min_size=size,
         evaluations=args.evaluations,
         optimizer=optimizer,
         weights=str(args.weights_path),

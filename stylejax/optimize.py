@@ -284,6 +284,9 @@ def optimize_batch(
     start = time.perf_counter()
     carry = jax.tree.map(lambda a: jax.device_put(a, place(a)), init(images, inputs))
     if resume is None:
+        # A budget the start evaluation already spends (a pyramid scale of one) ends here.
+        spent = (carry.status == RUNNING) & (carry.evaluations >= budget)
+        carry = carry._replace(status=jnp.where(spent, FINISHED, carry.status).astype(jnp.int32))
         first = fetch((carry.evaluations, carry.terms))
         for b, history in enumerate(histories):
             terms = {name: float(first[1][name][b]) for name in TERMS}
