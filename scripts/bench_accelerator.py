@@ -102,17 +102,15 @@ def probe(size: int, weights_path: str | None, memory_limit: int | None = None) 
     """One evaluation at `size` with remat + bfloat16 in a fresh process; on CPU
     `memory_limit` (bytes of address space) makes a failed allocation end the probe rather
     than wake the kernel's OOM killer."""
+    # The child caps its own address space before JAX starts (a `preexec_fn` would fork a
+    # multithreaded JAX process).
+    cap = f"resource.setrlimit(resource.RLIMIT_AS, ({memory_limit},) * 2); " if memory_limit else ""
     code = (
-        f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"import json, resource, sys; {cap}sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "import bench_accelerator as b; "
         f"print(json.dumps(b.probe_here({size}, {weights_path!r})))"
     )
-    limit = None
-    if memory_limit:
-        limit = lambda: resource.setrlimit(resource.RLIMIT_AS, (memory_limit,) * 2)  # noqa: E731
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, preexec_fn=limit
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["killed"])[-1]
         return dict(size=size, ok=False, error=last[-200:], returncode=done.returncode)
