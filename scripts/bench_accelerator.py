@@ -184,9 +184,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--json", help="write the raw numbers here")
     args = p.parse_args(argv)
     if args.quick:
-        args.sizes, args.timed, args.sweep_size = [32], 2, 32
-        args.sweep_members, args.sweep_evaluations = 2, 4
-        args.largest_start, args.largest_limit = 32, 64
+        args.sizes, args.timed, args.sweep_size = [32], 1, 32
+        args.sweep_members, args.sweep_evaluations = 2, 2
+        args.largest_start, args.largest_limit = 32, 48  # one probe; 64 is past the limit
     deadline = time.perf_counter() + args.minutes * 60
     weights = load_weights(args.weights)
     report = dict(device=str(jax.devices()[0]), backend=jax.default_backend(), per_eval=[])

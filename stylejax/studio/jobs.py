@@ -210,6 +210,8 @@ class JobQueue:
 
     def position(self, job: Job) -> int | None:
         """0 while running, 1.. while queued (1: next), None once done. Call under the lock."""
+        if job.done:  # the worker may not have cleared `_running` yet
+            return None
         if job is self._running:
             return 0
         try:
