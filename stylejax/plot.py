@@ -93,7 +93,7 @@ def loss_figure(history: Sequence[Mapping], *, title: str = "", tv: bool = False
     for evaluations, size in _size_changes(history):
         axes.axvline(evaluations, color="0.45", linestyle="--", linewidth=1, gid=SCALE_CHANGE)
         axes.annotate(
-            "×".join(map(str, size)),
+            f"{size[1]}×{size[0]}",  # records carry [height, width]; labels read width×height
             xy=(evaluations, 1.0),
             xycoords=("data", "axes fraction"),
             xytext=(3, -3),

@@ -84,7 +84,7 @@ def test_scale_changes_are_marked_with_the_new_size():
     lines = [a for a in axes.get_lines() if a.get_gid() == plot.SCALE_CHANGE]
     labels = [a.get_text() for a in axes.texts if a.get_gid() == plot.SCALE_CHANGE]
     assert [line.get_xdata()[0] for line in lines] == [110.0, 210.0]  # the first record at each
-    assert labels == ["64×48", "128×96"]
+    assert labels == ["48×64", "96×128"]  # width×height of [height, width] records
     unmarked = plot.loss_figure(_history(30)).axes[0]
     assert not [a for a in unmarked.get_lines() if a.get_gid() == plot.SCALE_CHANGE]
 
