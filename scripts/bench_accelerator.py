@@ -1,7 +1,7 @@
 """Accelerator benchmark: one command, sized to finish in under 8 minutes on one GPU.
 
-    python scripts/benchmark.py --accelerator [--weights vgg19.h5] [--json out.json]
-    python scripts/benchmark.py --accelerator --quick     # tiny sizes: a CPU smoke test
+    python scripts/bench_accelerator.py [--weights vgg19.h5] [--json out.json]
+    python scripts/bench_accelerator.py --quick     # tiny sizes: a CPU smoke test
 
 Measures, on the first device:
 1. seconds per evaluation (loss and gradient, warm, median) at 512² and 1024² in float32
@@ -29,11 +29,13 @@ import jax
 import numpy as np
 from PIL import Image
 
-from stylejax import pipeline, samples
+from stylejax import samples
 from stylejax.config import Config
-from stylejax.features import load_weights
-from stylejax.objective import LossInputs, total_loss
-from stylejax.sweep import bytes_per_member
+from stylejax.engine import execute
+from stylejax.engine import plan as planning
+from stylejax.engine.devices import bytes_per_member
+from stylejax.model.load import load_weights
+from stylejax.objective.total import LossInputs, total_loss
 
 PRECISIONS = {  # name: (Config.precision, jax matmul precision)
     "float32": ("float32", "highest"),
@@ -42,23 +44,23 @@ PRECISIONS = {  # name: (Config.precision, jax matmul precision)
 }
 
 
-def square_plan(size: int, weights, **options) -> pipeline.Plan:
+def square_plan(size: int, weights, **options) -> planning.Plan:
     """A single-scale plan on a `size`² crop of the bundled content sample."""
     content = Image.open(samples.CONTENT).convert("RGB").resize((size, size))
     style = Image.open(samples.STYLE).convert("RGB")
     config = Config(size=size, min_size=size, **options)  # no automatic pyramid
-    return pipeline.prepare(config, {}, content=content, styles=[style], weights=weights)
+    return planning.prepare(config, {}, content=content, styles=[style], weights=weights)
 
 
-def seconds_per_evaluation(plan: pipeline.Plan, matmul: str | None, timed: int) -> dict:
+def seconds_per_evaluation(plan: planning.Plan, matmul: str | None, timed: int) -> dict:
     """Median warm seconds of one jitted value-and-gradient evaluation, and its compile time."""
     scale = plan.scales[-1]
     inputs = LossInputs(
         plan.weights.params,
-        pipeline.targets_at(plan, scale),
+        execute.targets_at(plan, scale),
         jax.tree.map(lambda a: a[0], plan.loss_weights),
     )
-    image = jax.device_put(pipeline.initial_images(plan)[0])
+    image = jax.device_put(execute.initial_images(plan)[0])
     fn = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnames="objective")
     with jax.default_matmul_precision(matmul):
         start = time.perf_counter()
@@ -81,10 +83,10 @@ def sweep_against_single(size: int, members: int, evaluations: int, weights) -> 
         plan = single
         if count > 1:
             axes = {"style_weight": tuple(10.0 ** (3 + i * 5 / (count - 1)) for i in range(count))}
-            plan = pipeline.prepare(
+            plan = planning.prepare(
                 single.config, axes, content=single.content, styles=single.styles, weights=weights
             )
-        results = pipeline.run(plan, at_once=count)
+        results = execute.execute(plan, at_once=count)
         seconds = results[0].seconds
         rows[count] = dict(
             members=count,
@@ -120,11 +122,11 @@ def probe(size: int, weights_path: str | None, memory_limit: int | None = None) 
 def probe_here(size: int, weights_path: str | None) -> dict:
     # Measure what fits, not what the estimator would allow (it refuses past half the free
     # memory): the probe runs in its own process, which a failure may end.
-    pipeline.check_memory = lambda *args, **kwargs: None
+    planning.check_memory = lambda *args, **kwargs: None
     weights = load_weights(weights_path)
     plan = square_plan(size, weights, evaluations=1, remat=True, precision="bfloat16")
     start = time.perf_counter()
-    (result,) = pipeline.run(plan)
+    (result,) = execute.execute(plan)
     stats = jax.local_devices()[0].memory_stats() or {}
     # Peak device memory where the runtime reports it; else this process's peak RSS.
     peak = stats.get("peak_bytes_in_use") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

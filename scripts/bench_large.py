@@ -1,8 +1,8 @@
 """Large pictures: single scale against coarse-to-fine pyramids, at equal time or equal budget.
 
-    python scripts/benchmark.py --large --pairs CONTENT:STYLE [CONTENT:STYLE ...] \
+    python scripts/bench_large.py --pairs CONTENT:STYLE [CONTENT:STYLE ...] \
         --size 768 --evaluations 150 --out large/
-    python scripts/benchmark.py --large --equal evaluations --pairs CONTENT:STYLE \
+    python scripts/bench_large.py --equal evaluations --pairs CONTENT:STYLE \
         --size 512 --min-size 128 --evaluations 160 --steps 2 1.4142 --splits equal pixels
 
 Each run is a whole `python -m stylejax.run` process (its peak resident memory is read from
@@ -38,10 +38,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from stylejax import images, pipeline, pyramid
 from stylejax.config import AUTO_PYRAMID, Config
-from stylejax.features import load_weights
-from stylejax.objective import LossInputs, total_loss
+from stylejax.engine import execute, pyramid
+from stylejax.engine import plan as planning
+from stylejax.files import images
+from stylejax.model.load import load_weights
+from stylejax.objective.total import LossInputs, total_loss
 
 
 def run_cli(argv: list[str], log: Path) -> dict:
@@ -90,11 +92,11 @@ def style_losses(image: np.ndarray, config: Config, weights) -> dict:
     for name, factor in (("end", 1), ("half", 2), ("quarter", 4)):
         size = max(1, round(config.size / factor))
         small = dataclasses.replace(config, size=size, min_size=size, init="content")
-        plan = pipeline.from_config(small, weights=weights)
+        plan = planning.from_config(small, weights=weights)
         scale = plan.scales[-1]
         inputs = LossInputs(
             plan.weights.params,
-            pipeline.targets_at(plan, scale),
+            execute.targets_at(plan, scale),
             jax.tree.map(lambda a: a[0], plan.loss_weights),
         )
         resized = images.to_array(images.to_pil(image).resize(scale.shape[::-1]))
@@ -155,7 +157,11 @@ def main(argv: list[str] | None = None) -> dict:
         common += ["--weights", weights.path]
         base = Config(content=content, style=(style,), size=args.size, min_size=min_size)
         decoded = images.decode(content)
-        runs = runs_for(args, base, lambda s, decoded=decoded: pipeline.shape_at(decoded, s))
+        runs = runs_for(
+            args,
+            base,
+            lambda s, decoded=decoded: images.shape_for(decoded.height, decoded.width, s),
+        )
         if index == 0 and not args.skip_bf16:  # single scale again in bf16
             runs += [("single bf16", runs[0][1] + ["--precision", "bfloat16"])]
         for label, extra in runs:

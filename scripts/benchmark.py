@@ -4,12 +4,13 @@
     python scripts/benchmark.py --quick              # smoke run, 64 px, 20 evaluations
     python scripts/benchmark.py --skip-torch         # stylejax only (e.g. a GPU without torch)
     python scripts/benchmark.py --json bench.json    # also write the raw numbers
-    python scripts/benchmark.py --accelerator        # GPU: precisions, sweep, largest size
-    python scripts/benchmark.py --large --pairs C:S  # pyramid against single scale, >= 768 px
     python scripts/benchmark.py --compile-cache      # repeated CLI runs: compile seconds
+    python scripts/bench_accelerator.py              # GPU: precisions, sweep, largest size
+    python scripts/bench_large.py --pairs C:S        # pyramid against single scale, >= 768 px
 
 Both sides solve the same problem on the same machine: the same converted VGG19 weights (read
-with `stylejax.weights.read`, kernels transposed HWIO -> OIHW for torch), the same preprocessing
+with `stylejax.model.weights.read`, kernels transposed HWIO -> OIHW for torch), the same
+preprocessing
 (channel order, scale, mean, std of the file's `Preprocessing`), the same loss (content MSE at
 the content layer, Gram = F Fᵀ/(C·H·W), style = Σ MSE(G, A) over the style layers, each term
 weighted exactly by `stylejax.config.effective_weights`) and the same initial image (stylejax's
@@ -40,13 +41,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import json
 import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,28 +51,26 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from common import (
+    Problem,
+    default_images,
+    machine_info,
+    number,
+    prepare,
+    ratio,
+    timed_cli,
+)
 
-from stylejax import pipeline
 from stylejax.config import OPTIMIZERS, Config, effective_weights
-from stylejax.default_weights import resolve
-from stylejax.objective import LossInputs, Objective, total_loss
-from stylejax.vgg import LAYERS
-from stylejax.weights import Weights, read
+from stylejax.engine import execute
+from stylejax.model.load import resolve
+from stylejax.model.vgg import LAYERS
+from stylejax.model.weights import read
+from stylejax.objective.total import total_loss
 
 RTOL = 1e-4  # torch vs stylejax loss at the shared init
 GRAD_RTOL = 1e-3  # relative L2 distance of the two gradients at the shared init
 PAUSE = 1.0  # seconds between phases, for one library's idle worker threads to stop spinning
-
-
-def default_images() -> tuple[Path, Path]:
-    """The bundled content and style samples."""
-    try:
-        from stylejax import samples
-
-        return Path(samples.CONTENT), Path(samples.STYLE)
-    except (ImportError, AttributeError):
-        folder = Path(__file__).resolve().parents[1] / "stylejax" / "samples"
-        return folder / "content.jpg", folder / "style.jpg"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -115,39 +110,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if min(args.sizes + [args.run_size, args.evaluations, args.timing_evals]) < 1:
         p.error("sizes, --evaluations and --timing-evals must be at least 1")
     return args
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """A single-scale run as the benchmark measures it: the pipeline's plan and its inputs."""
-
-    plan: pipeline.Plan
-    content: np.ndarray  # (H, W, 3)
-    styles: list[np.ndarray]
-    init: np.ndarray  # (H, W, 3), the pipeline's own start image
-    inputs: LossInputs  # unbatched loss weights
-    objective: Objective
-
-    @property
-    def weights(self) -> Weights:
-        return self.plan.weights
-
-
-def prepare(config: Config) -> Problem:
-    plan = pipeline.from_config(config)
-    scale = plan.scales[-1]
-    return Problem(
-        plan=plan,
-        content=pipeline.content_at(plan, scale),
-        styles=pipeline.styles_at(plan, scale),
-        init=pipeline.initial_images(plan)[0],
-        inputs=LossInputs(
-            plan.weights.params,
-            pipeline.targets_at(plan, scale),
-            jax.tree.map(lambda a: a[0], plan.loss_weights),
-        ),
-        objective=plan.objective,
-    )
 
 
 def make_config(args: argparse.Namespace, size: int, optimizer: str = "lbfgs") -> Config:
@@ -334,7 +296,7 @@ def run_stylejax(config: Config, problem: Problem) -> dict:
     """The pipeline with `config.optimizer`; outer wall time includes compilation."""
     start = time.perf_counter()
     plan = dataclasses.replace(problem.plan, config=config, members=[config])
-    (result,) = pipeline.run(plan)
+    (result,) = execute.execute(plan)
     wall = time.perf_counter() - start
     if result.status != "finished":
         print(f"warning: stylejax {config.optimizer} ended {result.status}", file=sys.stderr)
@@ -392,41 +354,6 @@ def loss_at(history: list[dict], evaluations: int) -> float | None:
     return rows[-1]["total"] if rows else None
 
 
-def machine_info(argv: list[str], skip_torch: bool) -> dict:
-    processor = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        processor = names[0] if names else processor
-    except OSError:
-        pass
-    info = dict(
-        processor=processor or "unknown",
-        machine=platform.machine(),
-        cpus=os.cpu_count(),
-        python=platform.python_version(),
-        jax=jax.__version__,
-        jax_device=str(jax.devices()[0]),
-        jax_platform=jax.default_backend(),
-        date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        load_average=os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        command="python " + shlex.join(["scripts/benchmark.py", *argv]),
-    )
-    if not skip_torch:
-        import torch
-
-        info |= dict(torch=torch.__version__, torch_threads=torch.get_num_threads())
-    return info
-
-
-def _f(x, fmt=".3g") -> str:
-    return "–" if x is None else format(x, fmt)
-
-
-def _ratio(a, b) -> str:
-    return "–" if a is None or b is None or b == 0 else f"{a / b:.2f}"
-
-
 def markdown(report: dict) -> str:
     m, args = report["machine"], report["args"]
     torch = not args["skip_torch"]
@@ -436,7 +363,8 @@ def markdown(report: dict) -> str:
         f"- Machine: {m['processor']} ({m['machine']}), {m['cpus']} CPUs; "
         f"jax {m['jax']} on `{m['jax_device']}`"
         + (f"; torch {m['torch']} ({m['torch_threads']} threads, CPU)" if torch else ""),
-        f"- Command: `{m['command']}`; load average at the start {_f(m['load_average'], '.2f')}",
+        f"- Command: `{m['command']}`; load average at the start "
+        f"{number(m['load_average'], '.2f')}",
         f"- Problem: {report['problem']}",
     ]
     for row in report["per_eval"] if torch else []:
@@ -464,12 +392,13 @@ def markdown(report: dict) -> str:
         rule += "---:|---:|"
     lines += [head, rule]
     for row in report["per_eval"]:
+        jax_row = row["jax"]
         line = (
-            f"| {row['shape']} | {_f(row['jax']['median'])} | {row['jax']['compile_seconds']:.1f} |"
+            f"| {row['shape']} | {number(jax_row['median'])} | {jax_row['compile_seconds']:.1f} |"
         )
         if torch:
-            line += f" {_f(row['torch']['median'])} | "
-            line += f"{_ratio(row['torch']['median'], row['jax']['median'])} |"
+            line += f" {number(row['torch']['median'])} | "
+            line += f"{ratio(row['torch']['median'], row['jax']['median'])} |"
         lines.append(line)
 
     marks = args["loss_at"]
@@ -486,14 +415,14 @@ def markdown(report: dict) -> str:
         losses = [loss_at(run["history"], n) for n in marks]
         line = (
             f"| {run['name']} | {run['evaluations']} | {run['iterations']} | "
-            f"{_ratio(run['evaluations'], run['iterations'])} | {run['seconds']:.1f} | "
-            f"{_f(run['seconds'] / run['evaluations'])} | {run['seconds_with_compile']:.1f} |"
+            f"{ratio(run['evaluations'], run['iterations'])} | {run['seconds']:.1f} | "
+            f"{number(run['seconds'] / run['evaluations'])} | {run['seconds_with_compile']:.1f} |"
         )
-        line += "".join(f" {_f(x, '.4g')} |" for x in losses)
+        line += "".join(f" {number(x, '.4g')} |" for x in losses)
         if torch:
-            line += f" {_ratio(reference['seconds'], run['seconds'])} |"
+            line += f" {ratio(reference['seconds'], run['seconds'])} |"
             for x, n in zip(losses, marks, strict=True):
-                line += f" {_ratio(x, loss_at(reference['history'], n))} |"
+                line += f" {ratio(x, loss_at(reference['history'], n))} |"
         lines.append(line)
     lines += [
         "",
@@ -507,19 +436,6 @@ def markdown(report: dict) -> str:
 
 
 SWEEP_WEIGHTS = ("1e4", "1e5", "1e6", "1e7", "1e8")
-
-
-def timed_cli(argv: list[str], folder: Path) -> tuple[float, dict]:
-    """Wall seconds of a whole `python -m stylejax.run` process, and its JSON log."""
-    log = folder / f"log{len(list(folder.iterdir()))}.json"
-    start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "stylejax.run", *argv, "--log", str(log), "--overwrite"],
-        check=True,
-        capture_output=True,
-        cwd=folder,
-    )
-    return time.perf_counter() - start, json.loads(log.read_text())
 
 
 def sweep_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
@@ -559,7 +475,7 @@ def sweep_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
                     single_compile=statistics.mean(log["compile_seconds"] for _, log in singles),
                 )
             )
-    info = machine_info(argv, skip_torch=True)
+    info = machine_info(["scripts/benchmark.py", *argv], skip_torch=True)
     lines = [
         f"Sweep benchmark, {info['date']}: `{info['command']}`",
         f"Machine: {info['processor']} ({info['cpus']} CPUs); JAX {info['jax']} on "
@@ -603,7 +519,7 @@ def compile_cache_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
         for name, extra in runs:
             wall, log = timed_cli([*common, *extra], folder)
             rows.append(dict(run=name, compile=log["compile_seconds"], wall=wall))
-    info = machine_info(argv, skip_torch=True)
+    info = machine_info(["scripts/benchmark.py", *argv], skip_torch=True)
     lines = [
         f"Compilation cache, {info['date']}: `{info['command']}`",
         f"Machine: {info['processor']} ({info['cpus']} CPUs); JAX {info['jax']} on "
@@ -618,16 +534,6 @@ def compile_cache_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if "--accelerator" in argv:
-        import bench_accelerator
-
-        bench_accelerator.main([a for a in argv if a != "--accelerator"])
-        return
-    if "--large" in argv:
-        import bench_large
-
-        bench_large.main([a for a in argv if a != "--large"])
-        return
     args = parse_args(argv)
     if args.sweep:
         sweep_benchmark(args, argv)
@@ -648,7 +554,7 @@ def main(argv: list[str] | None = None) -> None:
 
         torch.set_num_threads(os.cpu_count())
     report = dict(
-        machine=machine_info(argv, args.skip_torch),
+        machine=machine_info(["scripts/benchmark.py", *argv], args.skip_torch),
         args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         per_eval=[],
         runs=[],

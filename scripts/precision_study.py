@@ -22,11 +22,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from benchmark import Problem, prepare
+from common import Problem, prepare
 
-from stylejax import pipeline
 from stylejax.config import Config
-from stylejax.objective import total_loss
+from stylejax.engine import execute
+from stylejax.objective.total import total_loss
+from stylejax.optim.loop import Update
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -56,13 +57,13 @@ def closeness(float32: Problem, bfloat16: Problem) -> None:
 
     rows = []  # (evaluations, bf16 loss, float32 loss of the same image), along the bf16 run
 
-    def record(snapshot: pipeline.Snapshot) -> None:
+    def record(snapshot: Update) -> None:
         rows.append(
-            (snapshot.evaluations, snapshot.terms[0]["total"], true_loss(snapshot.images[0]))
+            (snapshot.evaluations, snapshot.losses[0]["total"], true_loss(snapshot.images[0]))
         )
 
-    (f32_run,) = pipeline.run(float32.plan)
-    (bf16_run,) = pipeline.run(bfloat16.plan, callback=record)
+    (f32_run,) = execute.execute(float32.plan)
+    (bf16_run,) = execute.execute(bfloat16.plan, callback=record)
     evaluations, bf16, f32 = np.asarray(rows).T
     error = np.abs(bf16 / f32 - 1)
     config = float32.plan.config

@@ -1,42 +1,60 @@
-"""The run configuration: one frozen dataclass, validated once, whose defaults the CLI reads.
+"""The run configuration: one frozen dataclass whose defaults the CLI, the API and the studio
+read, and the parsing of library options into it.
 
-Every check of a setting lives in `Config.__post_init__` and raises `ConfigError`, which names
-the field; the CLI turns the field into its flag (`style_weight` -> `--style-weight`), the
-library API and the studio report the field itself.
+`Config.__post_init__` checks every field on its own (type and range) and raises `ConfigError`
+naming the field. Checks that need several fields or the images live in the plan step
+(`stylejax.engine.plan`). Only the CLI translates a field into its flag
+(`style_weight` -> `--style-weight`); the library API and the studio report the field itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import numbers
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
-import jax.numpy as jnp
-
-from stylejax import colors, objective, pyramid
-from stylejax.objective import LossWeights
-from stylejax.vgg import LAYERS, POOLINGS
+from stylejax.files.images import DEFAULT_MAX_PIXELS
+from stylejax.model.vgg import LAYERS, POOLINGS
+from stylejax.objective.colors import MODES as COLOR_MODES
+from stylejax.objective.total import PRECISIONS
+from stylejax.optim.solvers import ADAM_LEARNING_RATE, OPTIMIZERS
 
 SEED_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
-# Weight-set scale. Caffe's VGG19 sees 0-255 BGR input and its activations are far larger than
-# torchvision's, so the same raw weights would mean a different balance. `style_weight` is
-# expressed at torchvision's scale (the seed's 1e6 against content 1) and multiplied by this
-# factor for the weight set in use. Caffe's factor puts 1e6 at a style:content ratio of 20:1,
-# the balance of the long-standing Caffe-VGG19 reference, jcjohnson/neural-style (content 5,
-# style 100, same Gram and MSE definitions), which we also checked by eye (BENCHMARKS.md).
-STYLE_SCALE = {"torchvision": 1.0, "caffe": 2e-5}
+# Style-weight factor per weight set. Caffe's VGG19 sees 0-255 BGR input and its activations
+# are far larger than torchvision's, so the same raw weights would mean a different balance.
+# `style_weight` is expressed at torchvision's scale (the seed's 1e6 against content 1) and
+# multiplied by this factor for the weight set in use. Caffe's factor puts 1e6 at a
+# style:content ratio of 20:1, the balance of the long-standing Caffe-VGG19 reference,
+# jcjohnson/neural-style (content 5, style 100, same Gram and MSE definitions), which we also
+# checked by eye (BENCHMARKS.md).
+STYLE_WEIGHT_FACTOR = {"torchvision": 1.0, "caffe": 2e-5}
 
-OPTIMIZERS = ("lbfgs", "jaxopt-lbfgsb", "jaxopt-lbfgs", "optax-lbfgs", "adam")
-# Optimizers whose every step costs exactly one evaluation: the only ones a sweep may batch.
-ONE_EVALUATION_PER_STEP = ("lbfgs", "adam")
-COLOR_MODES = colors.MODES
-PRECISIONS = tuple(objective.PRECISIONS)
-SPLITS = pyramid.SPLITS
+# How the evaluation budget is spread over a pyramid's scales (stylejax.engine.pyramid).
+SPLITS = ("equal", "pixels")
 # With no `min_size`, pictures of at least AUTO_PYRAMID[0] pixels start a pyramid at
 # AUTO_PYRAMID[1] (BENCHMARKS.md, "Large pictures"); smaller ones are one scale.
 AUTO_PYRAMID = (512, 128)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+# Other spellings users type for a precision.
+PRECISION_ALIASES = {"bf16": "bfloat16", "fp32": "float32", "f32": "float32"}
+# Config fields a sweep may vary: each is data to the compiled program (stylejax.engine.sweep).
+SWEEPABLE = ("style_weight", "content_weight", "tv_weight", "content_layer", "seed")
+
+# Limits on single values, each with its reason.
+# The longest side an image may have: JPEG's limit, and far beyond any device's memory at VGG19.
+MAX_SIDE = 65_535
+# The largest evaluation budget: weeks of work at any size, and far from the int32 overflow of
+# the on-device evaluation counters (which add a chunk's worth to it).
+MAX_EVALUATIONS = 10_000_000
+# The largest seed: a uint32, which every seeding scheme (NumPy's, JAX's keys) takes as is.
+MAX_SEED = 2**32 - 1
+# Loss weights are float32 on the device; a larger weight is infinite there.
+MAX_WEIGHT = 3.4e38
 
 
 class ConfigError(ValueError):
@@ -56,24 +74,27 @@ class Config:
     size: int = 256  # longest side of the result, in pixels
     min_size: int | None = None  # first scale's longest side; = size: one scale; None: auto
     scale_step: float = 2**0.5  # largest ratio between successive pyramid scales
-    scale_split: str = "equal"  # how the budget is spread over the scales (stylejax.pyramid)
+    scale_split: str = "equal"  # how the budget is spread over the scales (see SPLITS)
     style_scale: float = 1.0  # style image size relative to the content image's longest side
     evaluations: int = 300  # loss-and-gradient evaluations, summed over all scales
     iterations: int | None = None  # optimizer iteration limit per scale; None: the budget
     content_weight: float = 1.0
-    style_weight: float = 1e6  # at torchvision's scale; see STYLE_SCALE
+    style_weight: float = 1e6  # at torchvision's scale; see STYLE_WEIGHT_FACTOR
     tv_weight: float = 0.0  # total variation; not in the paper, off in the seed
+    # Deviation from the paper: Gatys et al. match content at conv4_2. The seed (and this
+    # default) use relu4_1, the first layer of block 4 after its ReLU, as most PyTorch ports
+    # of the seed do; BENCHMARKS.md compares the content layers.
     content_layer: str = "relu4_1"
     style_layers: tuple[str, ...] = SEED_STYLE_LAYERS
     pooling: str = "avg"  # Gatys et al.'s replacement for VGG's max pooling
     preserve_colors: str | None = None  # "luminance" or "histogram" (Gatys et al. 2017)
-    precision: str = "float32"  # "bfloat16": VGG in bf16; Grams, losses, optimizer in f32
+    precision: str = "float32"  # "bfloat16" (or "bf16"): VGG in bf16; Grams, losses in f32
     init: str = "random"  # "content", "random" (seeded uniform [0, 1]) or an image path
-    seed: int = 0
+    seed: int = 0  # 0 to MAX_SEED
     remat: bool = False  # recompute VGG blocks in the backward pass: less memory, more time
     optimizer: str = "lbfgs"  # see BENCHMARKS.md
-    learning_rate: float = 0.02  # Adam only
-    max_pixels: int = 100_000_000  # refuse larger input images before decoding them
+    learning_rate: float = ADAM_LEARNING_RATE  # Adam's step size, in [0, 1] pixel units
+    max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
     log: str | None = None  # JSON log path
@@ -83,52 +104,48 @@ class Config:
     overwrite: bool = False  # replace existing outputs
 
     def __post_init__(self):
-        _at_least(self, 1, "size", "evaluations", "max_pixels")
-        _at_least(self, 1, "iterations", "checkpoint_every", "min_size", optional=True)
+        for name in ("content", "output", "weights", "log", "tensorboard"):
+            _path(self, name, optional=name != "output")
+        _paths(self, "style")
+        _whole(self, "size", 1, MAX_SIDE)
+        _whole(self, "min_size", 1, MAX_SIDE, optional=True)
+        _whole(self, "evaluations", 1, MAX_EVALUATIONS)
+        _whole(self, "iterations", 1, MAX_EVALUATIONS, optional=True)
+        _whole(self, "save_every", 1, MAX_EVALUATIONS, optional=True)
+        _whole(self, "checkpoint_every", 1, MAX_EVALUATIONS, optional=True)
+        _whole(self, "max_pixels", 1, MAX_SIDE**2)
+        _whole(self, "seed", 0, MAX_SEED)
         for name in ("content_weight", "style_weight", "tv_weight", "learning_rate"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(name, f"must be a finite number >= 0, got {value}")
-        if not (math.isfinite(self.style_scale) and self.style_scale > 0):
-            raise ConfigError("style_scale", f"must be a number > 0, got {self.style_scale}")
-        if self.save_every is not None and not 1 <= self.save_every <= self.evaluations:
-            raise ConfigError(
-                "save_every",
-                f"must be between 1 and the evaluation budget ({self.evaluations}), "
-                f"got {self.save_every}",
-            )
-        if self.min_size is not None and self.min_size > self.size:
-            raise ConfigError(
-                "min_size", f"must not exceed size ({self.size}), got {self.min_size}"
-            )
-        if not (math.isfinite(self.scale_step) and self.scale_step > 1):
-            raise ConfigError("scale_step", f"must be a number > 1, got {self.scale_step}")
-        if any(not math.isfinite(b) or b < 0 for b in self.style_blend) or (
-            self.style_blend and sum(self.style_blend) <= 0
-        ):
+            _real(self, name, 0.0, MAX_WEIGHT)
+        _real(self, "style_scale", 0.0, MAX_SIDE, low_open=True)
+        _real(self, "scale_step", 1.0, MAX_SIDE, low_open=True)
+        _reals(self, "style_blend")
+        if self.style_blend and not sum(self.style_blend) > 0:
             raise ConfigError("style_blend", "values must be >= 0 with a positive sum")
-        if self.style and self.style_blend and len(self.style_blend) != len(self.style):
-            raise ConfigError(
-                "style_blend",
-                f"has {len(self.style_blend)} values for {len(self.style)} style images",
-            )
+        for name in ("remat", "resume", "overwrite"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, f"must be true or false, got {getattr(self, name)!r}")
+        if isinstance(self.precision, str):
+            _set(self, "precision", PRECISION_ALIASES.get(self.precision, self.precision))
         _one_of(self, "optimizer", OPTIMIZERS)
         _one_of(self, "pooling", POOLINGS)
-        _one_of(self, "precision", PRECISIONS)
+        _one_of(self, "precision", tuple(PRECISIONS))
         _one_of(self, "scale_split", SPLITS)
-        if self.preserve_colors is not None:
-            _one_of(self, "preserve_colors", COLOR_MODES)
+        _one_of(self, "preserve_colors", COLOR_MODES, optional=True)
         if self.content_layer not in LAYERS:
             raise ConfigError(
                 "content_layer",
                 f"must be a VGG19 layer such as relu4_1, got {self.content_layer!r}",
             )
+        _strings(self, "style_layers")
         unknown = [name for name in self.style_layers if name not in LAYERS]
         if unknown or not self.style_layers:
             raise ConfigError(
                 "style_layers",
                 f"must be VGG19 layers such as relu1_1 (unknown: {', '.join(unknown) or 'none'})",
             )
+        if not isinstance(self.init, str):
+            raise ConfigError("init", f"must be 'content', 'random' or a path, got {self.init!r}")
         if self.init not in ("content", "random") and not Path(self.init).is_file():
             raise ConfigError(
                 "init", f"must be 'content', 'random' or an image file, got {self.init!r}"
@@ -139,31 +156,85 @@ class Config:
             )
 
 
-def first_size(config: Config) -> int:
-    """The pyramid's first longest side: `min_size`, or automatic (AUTO_PYRAMID) when None."""
-    if config.min_size is not None:
-        return config.min_size
-    threshold, start = AUTO_PYRAMID
-    return start if config.size >= threshold else config.size
+def _set(config: Config, name: str, value) -> None:
+    object.__setattr__(config, name, value)  # normalizing in __post_init__ of a frozen class
 
 
-def _at_least(config: Config, minimum: int, *names: str, optional: bool = False) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if value is None and optional:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ConfigError(name, f"must be a whole number >= {minimum}, got {value!r}")
-
-
-def _one_of(config: Config, name: str, choices: tuple[str, ...]) -> None:
+def _whole(config: Config, name: str, low: int, high: int, *, optional: bool = False) -> None:
     value = getattr(config, name)
-    if value not in choices:
+    if value is None and optional:
+        return
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise ConfigError(name, f"must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(name, f"must be between {low} and {high}, got {value}")
+    _set(config, name, int(value))
+
+
+def _real(config: Config, name: str, low: float, high: float, *, low_open: bool = False) -> None:
+    value = getattr(config, name)
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ConfigError(name, f"must be a number, got {value!r}")
+    value = float(value)
+    above = value > low if low_open else value >= low
+    if not (math.isfinite(value) and above and value <= high):
+        relation = ">" if low_open else ">="
+        raise ConfigError(
+            name, f"must be a finite number {relation} {low:g} and <= {high:g}, got {value}"
+        )
+    _set(config, name, value)
+
+
+def _reals(config: Config, name: str) -> None:
+    values = _sequence(config, name)
+    for value in values:
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ConfigError(name, f"values must be numbers, got {value!r}")
+        if not (math.isfinite(value) and 0 <= value <= MAX_WEIGHT):
+            raise ConfigError(name, f"values must be >= 0 with a positive sum, got {value}")
+    _set(config, name, tuple(float(v) for v in values))
+
+
+def _strings(config: Config, name: str) -> None:
+    values = _sequence(config, name)
+    if not all(isinstance(v, str) for v in values):
+        raise ConfigError(name, f"must be a list of names, got {getattr(config, name)!r}")
+    _set(config, name, tuple(values))
+
+
+def _sequence(config: Config, name: str) -> tuple:
+    values = getattr(config, name)
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (list, tuple)):
+        raise ConfigError(name, f"must be a list, got {values!r}")
+    return tuple(values)
+
+
+def _path(config: Config, name: str, *, optional: bool) -> None:
+    value = getattr(config, name)
+    if value is None and optional:
+        return
+    if not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise ConfigError(name, f"must be a file path, got {value!r}")
+    _set(config, name, os.fspath(value))
+
+
+def _paths(config: Config, name: str) -> None:
+    values = _sequence(config, name)
+    if not all(isinstance(v, (str, os.PathLike)) and os.fspath(v) for v in values):
+        raise ConfigError(name, f"must be a list of file paths, got {values!r}")
+    _set(config, name, tuple(os.fspath(v) for v in values))
+
+
+def _one_of(config: Config, name: str, choices: tuple[str, ...], optional: bool = False) -> None:
+    value = getattr(config, name)
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or value not in choices:
         raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
 PRESETS: dict[str, dict] = {
-    # The reference algorithm of DEVELOPERS.md, exactly: single scale, float32.
+    # The reference algorithm of the developers' brief, exactly: single scale, float32.
     "seed": dict(
         size=512,
         evaluations=600,
@@ -195,14 +266,77 @@ def preset(name: str, **overrides) -> Config:
     return Config(**fields)
 
 
-def effective_weights(config: Config, weight_set: str) -> LossWeights:
-    """The loss weights actually used: the config's, scaled for the weight set."""
-    if weight_set not in STYLE_SCALE:
-        raise ValueError(f"no style scale for weight set {weight_set!r}")
-    # Every style layer weighs the same, as in the seed.
-    style = config.style_weight * STYLE_SCALE[weight_set]
-    return LossWeights(
-        content={config.content_layer: jnp.float32(config.content_weight)},
-        style={name: jnp.float32(style) for name in config.style_layers},
-        tv=jnp.float32(config.tv_weight),
-    )
+# Config fields that belong to the command line (files it writes, how it resumes) or that the
+# library API takes as arguments of their own.
+NOT_OPTIONS = (
+    "content",
+    "style",
+    "weights",
+    "output",
+    "log",
+    "tensorboard",
+    "checkpoint_every",
+    "resume",
+    "overwrite",
+)
+OPTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in NOT_OPTIONS)
+# Options whose value is a sequence by nature, not a sweep.
+SEQUENCES = ("style_layers", "style_blend")
+
+
+def from_options(options: Mapping) -> tuple[Config, dict[str, tuple]]:
+    """Library options ({Config field: value}; a list on a SWEEPABLE field is a sweep) as
+    (the config of the first member, the sweep axes {field: values}). Raises ConfigError."""
+    for name in options:
+        if name in NOT_OPTIONS:
+            raise ConfigError(
+                name, "is not an option of the library API (a CLI setting or an argument)"
+            )
+        if name not in OPTIONS:
+            raise ConfigError(str(name), f"is not an option; options are {', '.join(OPTIONS)}")
+    scalars, axes = {}, {}
+    for name, value in options.items():
+        if isinstance(value, (list, tuple)) and name not in SEQUENCES:
+            if name not in SWEEPABLE:
+                raise ConfigError(
+                    name, f"takes one value; only {', '.join(SWEEPABLE)} can be swept with a list"
+                )
+            values = sweep_values(name, value)
+            if len(values) > 1:
+                axes[name] = values
+            value = values[0]
+        scalars[name] = value
+    return Config(**scalars), axes
+
+
+def sweep_values(name: str, values) -> tuple:
+    """A list of values for one swept field, duplicates dropped, each checked as a Config
+    value would be."""
+    if not values:
+        raise ConfigError(name, "got an empty list; give at least one value")
+    for value in values:
+        Config(**{name: value})
+    return tuple(dict.fromkeys(values))
+
+
+def member_count(axes: Mapping[str, tuple]) -> int:
+    """How many members a sweep has (the product of its axes' lengths), without making them."""
+    return math.prod(len(values) for values in axes.values())
+
+
+def members(config: Config, axes: Mapping[str, tuple]) -> list[Config]:
+    """The product grid of `axes` ({field: values}) over `config`, first axis slowest."""
+    names = list(axes)
+    return [
+        dataclasses.replace(config, **dict(zip(names, values, strict=True)))
+        for values in itertools.product(*(axes[name] for name in names))
+    ]
+
+
+def label(member: Config, axes: Mapping[str, tuple]) -> str:
+    """A file-name-safe label naming a member by its swept values, e.g. style_weight=1e+05."""
+    parts = []
+    for name in axes:
+        value = getattr(member, name)
+        parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
+    return "_".join(parts)

@@ -27,7 +27,7 @@ def vgg_layers() -> dict:
 
 @pytest.fixture(scope="session")
 def vgg_params(vgg_layers) -> dict:
-    """`vgg_layers` as Flax params for stylejax.vgg.VGG19."""
+    """`vgg_layers` as Flax params for stylejax.model.vgg.VGG19."""
     return to_flax(vgg_layers)
 
 

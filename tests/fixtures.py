@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from stylejax import weights
-from stylejax.features import load_weights
-from stylejax.vgg import CAFFE
-from stylejax.weights import Weights
+from stylejax.model import weights
+from stylejax.model.load import load_weights
+from stylejax.model.vgg import CAFFE
+from stylejax.model.weights import Weights
 from tests.reference import random_oihw_layers
 
 

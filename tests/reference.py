@@ -1,16 +1,50 @@
-"""Independent references for the tests: random VGG19 weights and a plain-PyTorch VGG19."""
+"""Independent references for the tests: random VGG19 weights and a plain-PyTorch VGG19.
+
+Nothing here reads stylejax's own layer table or input conventions: the network is written
+from the published definition, so a wrong table or mean in stylejax fails the parity tests.
+"""
 
 import numpy as np
 import pytest
 
-from stylejax.convert import TORCHVISION_INDEX
-from stylejax.vgg import LAYERS, PARAM_SHAPES
+# VGG19, configuration "E" of Simonyan & Zisserman (2015), Table 1: output channels of each
+# 3x3 convolution per block; every block ends in a 2x2 pooling.
+CHANNELS_PER_BLOCK = ((64, 64), (128, 128), (256, 256, 256, 256), (512,) * 4, (512,) * 4)
+
+
+def _layer_table() -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """(every layer name in order, {conv name: (in channels, out channels)})."""
+    names, convs, channels = [], {}, 3
+    for block, outs in enumerate(CHANNELS_PER_BLOCK, start=1):
+        for index, out in enumerate(outs, start=1):
+            names += [f"conv{block}_{index}", f"relu{block}_{index}"]
+            convs[f"conv{block}_{index}"] = (channels, out)
+            channels = out
+        names.append(f"pool{block}")
+    return names, convs
+
+
+LAYERS, CONVS = _layer_table()
+# torchvision's `features` Sequential: each conv's index (conv, ReLU, ..., pool, ...).
+TORCHVISION_INDEX = {name: LAYERS.index(name) for name in CONVS}
+
+# Input conventions, from their sources. torchvision: RGB in [0, 1], ImageNet mean and
+# standard deviation (torchvision.models docs). Caffe VGG: BGR in [0, 255] minus the mean pixel
+# of the VGG release (the Caffe model zoo's VGG_ILSVRC_19_layers deploy notes).
+INPUTS = {
+    "torchvision": dict(
+        order=(0, 1, 2), scale=1.0, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+    ),
+    "caffe": dict(
+        order=(2, 1, 0), scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0)
+    ),
+}
 
 
 def convs_upto(layer: str | None) -> list[str]:
     """The conv layers computed to reach `layer` (all 16 when None)."""
     if layer is None:
-        return list(PARAM_SHAPES)
+        return list(CONVS)
     return [name for name in LAYERS[: LAYERS.index(layer) + 1] if name.startswith("conv")]
 
 
@@ -25,15 +59,15 @@ def random_oihw_layers(
     rng = np.random.default_rng(seed)
     layers = {}
     for name in convs_upto(upto):
-        (kh, kw, cin, cout), _ = PARAM_SHAPES[name]
-        kernel = rng.normal(0, np.sqrt(2 / (kh * kw * cin)), (cout, cin, kh, kw))
+        cin, cout = CONVS[name]
+        kernel = rng.normal(0, np.sqrt(2 / (3 * 3 * cin)), (cout, cin, 3, 3))
         layers[name] = (kernel.astype(np.float32), rng.normal(0, 0.05, cout).astype(np.float32))
     return layers
 
 
 def to_flax(layers_oihw: dict) -> dict:
-    """{name: (OIHW kernel, bias)} as Flax params for stylejax.vgg.VGG19 (HWIO kernels)."""
-    from stylejax.weights import to_params
+    """{name: (OIHW kernel, bias)} as Flax params for stylejax.model.vgg.VGG19 (HWIO kernels)."""
+    from stylejax.model.weights import to_params
 
     return to_params({k: (w.transpose(2, 3, 1, 0), b) for k, (w, b) in layers_oihw.items()})
 
@@ -66,13 +100,17 @@ def torch_reference_features(images_nhwc, layers_oihw, preprocessing, pooling, n
 
 
 def torch_vgg(x, layers_oihw, preprocessing, pooling, names):
-    """VGG19 on an NCHW torch tensor (RGB in [0, 1]) -> {name: NCHW tensor}, differentiable."""
+    """VGG19 on an NCHW torch tensor (RGB in [0, 1]) -> {name: NCHW tensor}, differentiable.
+
+    `preprocessing` names the weight set's input convention ("torchvision" or "caffe", or
+    an object with that `name`); the convention itself comes from INPUTS above."""
     import torch
     import torch.nn.functional as F
 
-    x = x[:, list(preprocessing.channel_order)] * preprocessing.scale
-    mean = torch.tensor(preprocessing.mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessing.std, dtype=torch.float32).view(1, 3, 1, 1)
+    given = INPUTS[getattr(preprocessing, "name", preprocessing)]
+    x = x[:, list(given["order"])] * given["scale"]
+    mean = torch.tensor(given["mean"], dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(given["std"], dtype=torch.float32).view(1, 3, 1, 1)
     x = (x - mean) / std
     pool = F.avg_pool2d if pooling == "avg" else F.max_pool2d
     out = {}

@@ -22,8 +22,8 @@ import numpy as np
 from PIL import Image
 
 import stylejax
-from stylejax import weights
-from stylejax.vgg import TORCHVISION
+from stylejax.model import weights
+from stylejax.model.vgg import TORCHVISION
 from tests.reference import random_oihw_layers
 
 

@@ -37,10 +37,11 @@ def main() -> None:
     import numpy as np
     from PIL import Image
 
-    from stylejax import pipeline
     from stylejax.config import Config
-    from stylejax.vgg import TORCHVISION
-    from stylejax.weights import Weights
+    from stylejax.engine import execute
+    from stylejax.engine import plan as planning
+    from stylejax.model.vgg import TORCHVISION
+    from stylejax.model.weights import Weights
     from tests.reference import random_params
 
     params = random_params(seed=4)
@@ -54,14 +55,14 @@ def main() -> None:
         style_weight=1e2,
     )
     weights = Weights(params, TORCHVISION, source="torchvision", path="random", sha256="")
-    plan = pipeline.prepare(
+    plan = planning.prepare(
         base,
         {"style_weight": (1e1, 1e2, 1e3), "seed": (0, 1)},
         content=Image.fromarray(content),
         styles=[Image.fromarray(style)],
         weights=weights,
     )
-    results = pipeline.run(plan, loop="host")
+    results = execute.execute(plan, loop="host")
     if jax.process_index() == 0:
         np.savez(
             args.out,

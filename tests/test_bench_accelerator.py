@@ -1,4 +1,4 @@
-"""The accelerator benchmark (`scripts/benchmark.py --accelerator`) runs end to end at tiny
+"""The accelerator benchmark (`scripts/bench_accelerator.py`) runs end to end at tiny
 sizes on CPU, so that it is ready for a GPU: every precision, the sweep and the size probes."""
 
 import json

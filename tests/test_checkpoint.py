@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylejax import checkpoint, pipeline, pyramid, run
+from stylejax.cli import main as run
 from stylejax.config import Config
+from stylejax.engine import execute, pyramid
+from stylejax.engine import plan as planning
+from stylejax.optim import checkpoint
 from tests.tiny import FAST, FAST_OPTIONS, smooth_image
 
 # 16 -> 32 pixels: a pyramid of exactly two scales.
@@ -27,7 +30,7 @@ class Stop(Exception):
 
 def plan_for(weights, **options):
     config = Config(**(FAST_OPTIONS | PYRAMID | options))
-    return pipeline.prepare(config, None, content=CONTENT, styles=[STYLE], weights=weights)
+    return planning.prepare(config, None, content=CONTENT, styles=[STYLE], weights=weights)
 
 
 @pytest.mark.parametrize("where", ["first scale", "end of first scale", "second scale"])
@@ -35,7 +38,7 @@ def test_a_pyramid_stopped_and_resumed_equals_the_uninterrupted_run(
     tmp_path, random_weights, where
 ):
     # A callback every evaluation (save_every=1), so the run can stop anywhere.
-    (whole,) = pipeline.run(
+    (whole,) = execute.execute(
         plan_for(random_weights, output=str(tmp_path / "whole.png"), save_every=1)
     )
     output = str(tmp_path / "cut.png")
@@ -50,13 +53,13 @@ def test_a_pyramid_stopped_and_resumed_equals_the_uninterrupted_run(
             raise Stop
 
     with pytest.raises(Stop):
-        pipeline.run(first, callback=interrupt)
+        execute.execute(first, callback=interrupt)
     saved = checkpoint.load(checkpoint.path_for(output, 0), first.fingerprint, first.schedule)
     assert saved.scale == (1 if where == "second scale" else 0)
     assert saved.histories[0][-1]["evaluations"] == stop
 
     seen = []
-    (resumed,) = pipeline.run(
+    (resumed,) = execute.execute(
         plan_for(random_weights, output=output, checkpoint_every=5, save_every=1, resume=True),
         callback=seen.append,
     )
@@ -163,7 +166,7 @@ def test_resume_across_a_changed_pyramid_is_refused(
 
 def test_a_checkpoint_refuses_what_it_does_not_fit(tmp_path, random_weights):
     plan = plan_for(random_weights, output=str(tmp_path / "o.png"), checkpoint_every=20)
-    pipeline.run(plan)
+    execute.execute(plan)
     path = checkpoint.path_for(plan.config.output, 0)
     assert (
         path == tmp_path / "o.ckpt.npz" and checkpoint.path_for(path, 4).name == "o.ckpt.4.ckpt.npz"
@@ -185,4 +188,4 @@ def test_a_checkpoint_refuses_what_it_does_not_fit(tmp_path, random_weights):
         checkpoint.load(broken, plan.fingerprint, plan.schedule)
     # The fingerprint ignores what a resumed run may change.
     free = dataclasses.replace(plan.config, evaluations=99, output="x.png", resume=True)
-    assert checkpoint.fingerprint(free, {}, random_weights.sha256) == plan.fingerprint
+    assert planning.fingerprint(free, {}, random_weights.sha256) == plan.fingerprint

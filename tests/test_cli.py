@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylejax import cli, images, run
+from stylejax.cli import flags as cli
+from stylejax.cli import main as run
 from stylejax.config import SEED_STYLE_LAYERS, Config, preset
+from stylejax.files import images
 from tests.tiny import FAST, smooth_image
 
 # 16 -> 32 pixels: a pyramid of exactly two scales.
@@ -59,7 +61,7 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys, weig
         assert log["weights"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert log["weights"]["source"] == "caffe"
     assert log["effective_weights"]["style"]["relu1_1"] == pytest.approx(1e6 * 2e-5)
-    assert "scale factor" in log["weights_note"]
+    assert "STYLE_WEIGHT_FACTOR" in log["weights_note"]
     assert log["compile_seconds"] > 0 and log["seconds"] > 0
     records = log["records"]
     assert all(set(r) == RECORD_KEYS for r in records)
@@ -145,16 +147,17 @@ def test_cli_defaults_come_from_the_config():
     [
         (["--style-weight", "-1"], "--style-weight must be a finite number >= 0"),
         (["--content-layer", "relu9_9"], "--content-layer must be a VGG19 layer"),
-        (["--evaluations", "0"], "--evaluations must be a whole number >= 1"),
+        (["--evaluations", "0"], "--evaluations must be between 1 and 10000000, got 0"),
         (["--evaluations", "20", "--save-every", "50"], "--save-every must be between 1"),
         (["--style", "a.jpg", "b.jpg", "--style-blend", "1"], "--style-blend has 1 values for 2"),
         (["--content", "/nonexistent/photo.jpg"], "no such file"),
         (["--init", "sideways"], "--init must be 'content', 'random' or an image file"),
         (["--output", "out.bmpx"], "--output must end in .png, .jpg"),
         (["--seed", "1", "2", "--optimizer", "jaxopt-lbfgsb"], "one evaluation per step"),
-        (["--size", "100000"], "GiB per run"),
+        (["--size", "60000"], "GiB per run"),
         (["--size", "32", "--min-size", "64"], "--min-size must not exceed size (32), got 64"),
-        (["--size", "64", "--min-size", "8"], "--min-size gives a 8x5 image, smaller than the 16"),
+        (["--size", "64", "--min-size", "8"], "--min-size gives a first scale of 8 pixels"),
+        (["--size", "64", "--min-size", "20"], "--min-size gives a 20x13 image, smaller than th"),
         (["--preserve-colors", "chroma"], "argument --preserve-colors: invalid choice: 'chroma'"),
         (["--precision", "float16"], "argument --precision: invalid choice: 'float16'"),
     ],
@@ -192,7 +195,8 @@ def test_subprocess_error_has_no_traceback(tmp_path):
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert (
-        done.stderr == "stylejax: error: --content-weight must be a finite number >= 0, got nan\n"
+        done.stderr == "stylejax: error: --content-weight must be a finite number >= 0 and "
+        "<= 3.4e+38, got nan\n"
     )
 
 
@@ -346,12 +350,12 @@ def test_a_tif_output_has_16_bits_and_keeps_the_contents_icc_profile(tmp_path, w
 
 
 def test_bfloat16_where_the_backend_cannot_is_one_line(tmp_path, weights_file, monkeypatch, capsys):
-    from stylejax import pipeline
+    from stylejax.engine import plan as planning
 
     def unsupported():
         raise RuntimeError("UNIMPLEMENTED: bf16 convolution\nmore detail")
 
-    monkeypatch.setattr(pipeline, "_bf16_conv", unsupported)
+    monkeypatch.setattr(planning, "_bf16_conv", unsupported)
     out = tmp_path / "out.png"
     argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--output", str(out)]
     assert run.main([*argv, "--precision", "bfloat16"]) == 2
@@ -361,3 +365,49 @@ def test_bfloat16_where_the_backend_cannot_is_one_line(tmp_path, weights_file, m
         "(UNIMPLEMENTED: bf16 convolution); use float32"
     ]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("spelling", ["bf16", "bfloat16"])
+def test_precision_takes_the_spelling_users_type(tmp_path, weights_file, spelling):
+    out = tmp_path / "out.png"
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "2"]
+    assert (
+        run.main(
+            [
+                *argv,
+                "--precision",
+                spelling,
+                "--log",
+                str(tmp_path / "log.json"),
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "log.json").read_text())["config"]["precision"] == "bfloat16"
+    assert Config(precision="bf16").precision == "bfloat16"
+
+
+def test_the_version_is_the_packages():
+    from importlib.metadata import version
+
+    import stylejax
+
+    assert stylejax.__version__ == version("stylejax")
+
+
+def test_the_code_names_only_files_that_exist_and_comments_the_content_layer():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    named = {
+        name
+        for path in (root / "stylejax").rglob("*.py")
+        for name in __import__("re").findall(r"\b([A-Z]+\.md)\b", path.read_text())
+    }
+    folders = [root, *(p for p in (root / "stylejax").rglob("*") if p.is_dir())]
+    missing = [name for name in named if not any((f / name).is_file() for f in folders)]
+    assert named and missing == []
+    source = (root / "stylejax" / "config.py").read_text()
+    assert "conv4_2" in source.split("content_layer: str")[0].rsplit("\n\n", 1)[-1]

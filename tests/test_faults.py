@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylejax import run
+from stylejax.cli import main as run
 from tests.tiny import FAST
 
 

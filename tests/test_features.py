@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import stylejax
-from stylejax import convert
-from stylejax.features import extract
-from stylejax.vgg import CAFFE, TORCHVISION
+from stylejax.model import convert
+from stylejax.model.features import extract
+from stylejax.model.vgg import CAFFE, TORCHVISION
 from tests.reference import torch_reference_features, torchvision_state_dict
 
 RELUS = ("relu1_1", "relu1_2", "relu2_1", "relu3_1", "relu3_4", "relu4_1", "relu4_2", "relu5_1")
@@ -143,3 +143,20 @@ def test_bad_requests_are_refused_before_loading_weights(images, layers, message
 def test_unknown_pooling_is_refused():
     with pytest.raises(ValueError, match="pooling must be one of"):
         stylejax.features(np.zeros((1, 8, 8, 3), np.float32), ["relu1_1"], pooling="median")
+
+
+def test_the_layer_table_and_input_conventions_match_the_published_vgg19():
+    """stylejax's tables against the reference's, which is written from the paper."""
+    from stylejax.model import convert, vgg
+    from tests import reference
+
+    assert list(vgg.LAYERS) == reference.LAYERS
+    shapes = {name: (kernel[2], kernel[3]) for name, (kernel, _) in vgg.PARAM_SHAPES.items()}
+    assert shapes == reference.CONVS
+    assert all(kernel[:2] == (3, 3) for kernel, _ in vgg.PARAM_SHAPES.values())
+    assert convert.TORCHVISION_INDEX == reference.TORCHVISION_INDEX
+    for ours in (vgg.TORCHVISION, vgg.CAFFE):
+        given = reference.INPUTS[ours.name]
+        assert ours.channel_order == given["order"] and ours.scale == given["scale"]
+        np.testing.assert_allclose(ours.mean, given["mean"])
+        np.testing.assert_allclose(ours.std, given["std"])

@@ -1,4 +1,4 @@
-"""stylejax.images: odd but valid inputs load correctly, bad ones are one-line ImageErrors."""
+"""stylejax.files.images: odd but valid inputs load correctly, bad ones are one-line ImageErrors."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from stylejax import images
-from stylejax.images import ImageError
+from stylejax.files import images
+from stylejax.files.images import ImageError
 
 ONE = 1 / 255  # one 8-bit step
 
@@ -395,7 +395,7 @@ def test_tiff_with_a_strip_offset_of_the_wrong_type(tmp_path, tag_type):
 def test_decompression_bomb_over_pillows_limit(tmp_path):
     path = _write(tmp_path / "bomb.png", _png(100_000, 100_000, 8, 2, b"\x00"))
     message = _refused(path)
-    assert "10000000000 pixels exceeds the 100-megapixel limit (--max-pixels)" in message
+    assert "10000000000 pixels exceeds the 100-megapixel limit (max_pixels)" in message
     assert "downscale it first" in message
 
 
@@ -408,7 +408,7 @@ def test_decompression_bomb_under_pillows_limit_is_refused_before_decoding(tmp_p
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
     path = _write(tmp_path / "bomb.png", _png(12000, 10000, 8, 2, b"\x00"))
     message = _refused(path)
-    assert "12000x10000 pixels exceeds the 100-megapixel limit (--max-pixels)" in message
+    assert "12000x10000 pixels exceeds the 100-megapixel limit (max_pixels)" in message
 
 
 def test_max_pixels_is_configurable(tmp_path):

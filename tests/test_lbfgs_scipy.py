@@ -1,4 +1,4 @@
-"""stylejax.lbfgs against scipy's L-BFGS-B: the same box-constrained minimizers.
+"""stylejax.optim.lbfgs against scipy's L-BFGS-B: the same box-constrained minimizers.
 
 stylejax's L-BFGS projects onto a box with scalar bounds, [0, 1] for images; each problem is
 mapped onto [0, 1] per coordinate (x = lo + (hi - lo) * u) and both solvers minimize over u.
@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylejax import lbfgs
+from stylejax.optim import lbfgs
 
 scipy_optimize = pytest.importorskip("scipy.optimize")
 

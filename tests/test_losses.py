@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylejax import losses
-from stylejax.objective import LossInputs, LossWeights, Objective, compute_targets, total_loss
-from stylejax.vgg import TORCHVISION
+from stylejax.model.vgg import TORCHVISION
+from stylejax.objective import losses
+from stylejax.objective.total import LossInputs, LossWeights, Objective, compute_targets, total_loss
 from tests.reference import torch_vgg
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

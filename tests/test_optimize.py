@@ -4,12 +4,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylejax.config import OPTIMIZERS
-from stylejax.objective import LossInputs, LossWeights, Objective, compute_targets
-from stylejax.optimize import init_carry, optimize, run_chunk, step_carry
-from stylejax.solvers import Solver
-from stylejax.vgg import TORCHVISION
+from stylejax.model.vgg import TORCHVISION
+from stylejax.objective.total import LossInputs, LossWeights, Objective, compute_targets
+from stylejax.optim.loop import init_carry, run_chunk, step_carry
+from stylejax.optim.solvers import OPTIMIZERS, Solver
 from tests.reference import random_params
+from tests.tiny import optimize
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1")
 OBJECTIVE = Objective(("relu3_1",), STYLE, "avg", TORCHVISION)
@@ -83,9 +83,11 @@ def test_iteration_limit_and_progress_callback(problem):
     seen = []
     result = run(problem, "jaxopt-lbfgs", evaluations=100, iterations=5, callback=seen.append)
     assert result.iterations == 5
-    assert seen and seen[-1].iteration == 5 and seen[-1].images.shape == (1, 24, 24, 3)
+    assert seen and seen[-1].histories[0][-1]["iteration"] == 5
+    assert seen[-1].images.shape == (1, 24, 24, 3) and seen[-1].size == (24, 24)
     # First the start image, then every 10 evaluations until the limit stops the run.
-    assert seen[0].initial and seen[0].evaluations == 1 and seen[0].iteration == 0
+    assert seen[0].initial and seen[0].evaluations == 1
+    assert seen[0].histories[0][-1]["iteration"] == 0
     assert not any(p.initial for p in seen[1:])
     assert all(p.evaluations % 10 == 0 for p in seen[1:-1])
 

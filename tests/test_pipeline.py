@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylejax import pipeline
-from stylejax.config import Config
-from stylejax.features import extract
+from stylejax.config import Config, ConfigError
+from stylejax.engine import execute
+from stylejax.engine import plan as planning
+from stylejax.model.features import extract
 from tests.tiny import FAST_OPTIONS, smooth_image
 
 CONTENT = Image.fromarray(smooth_image(1, 40, 60))  # landscape: width is the longest side
@@ -16,7 +17,7 @@ STYLES = [Image.fromarray(smooth_image(2, 48, 48)), Image.fromarray(smooth_image
 
 def plan_for(weights, axes=None, styles=STYLES[:1], **options):
     config = Config(**(FAST_OPTIONS | options))
-    return pipeline.prepare(config, axes, content=CONTENT, styles=styles, weights=weights)
+    return planning.prepare(config, axes, content=CONTENT, styles=styles, weights=weights)
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ def test_scales_rise_from_min_size_to_size_and_split_the_budget(
 @pytest.mark.parametrize("min_size", [None, 32])
 def test_no_min_size_or_min_size_equal_to_size_is_one_scale(random_weights, min_size):
     plan = plan_for(random_weights, min_size=min_size, size=32, evaluations=20)
-    assert plan.scales == [pipeline.Scale(32, (21, 32), 20)]
+    assert plan.scales == [planning.Scale(32, (21, 32), 20)]
 
 
 def gram(features: np.ndarray) -> np.ndarray:
@@ -88,7 +89,7 @@ def test_targets_are_recomputed_at_each_scale(random_weights):
     )
     assert [s.size for s in plan.scales] == [16, 32]
     for scale in plan.scales:
-        targets = pipeline.targets_at(plan, scale)
+        targets = execute.targets_at(plan, scale)
         content = resized(CONTENT, scale.size)
         assert content.shape[1:3] == scale.shape
         want = features(content, objective.content_layers)
@@ -100,14 +101,14 @@ def test_targets_are_recomputed_at_each_scale(random_weights):
             blended = (gram(grams[0][layer]) + 3 * gram(grams[1][layer])) / 4
             close(targets.style[layer], blended)
     # The two scales' targets really differ (the content's feature maps change shape).
-    small, large = (pipeline.targets_at(plan, s) for s in plan.scales)
+    small, large = (execute.targets_at(plan, s) for s in plan.scales)
     assert small.content["relu2_1"].shape != large.content["relu2_1"].shape
 
 
 def test_records_carry_their_scale_and_count_over_the_whole_run(random_weights):
     plan = plan_for(random_weights, min_size=16, size=32, scale_step=2.0, evaluations=20)
     snapshots = []
-    (result,) = pipeline.run(plan, callback=snapshots.append)
+    (result,) = execute.execute(plan, callback=snapshots.append)
     first, second = plan.scales
     history = result.history
     assert [r["evaluations"] for r in history] == list(range(1, 21))
@@ -122,17 +123,17 @@ def test_records_carry_their_scale_and_count_over_the_whole_run(random_weights):
     assert [s.initial for s in snapshots] == [True] + [False] * (len(snapshots) - 1)
     evaluations = [s.evaluations for s in snapshots]
     assert evaluations == sorted(evaluations) and evaluations[-1] == 20
-    assert {s.shape for s in snapshots} == {first.shape, second.shape}
-    assert all(s.images.shape[1:3] == s.shape and s.budget == 20 for s in snapshots)
+    assert {s.size for s in snapshots} == {first.shape, second.shape}
+    assert all(s.images.shape[1:3] == s.size and s.budget == 20 for s in snapshots)
 
 
 def test_a_sweep_through_a_pyramid_equals_separate_runs(random_weights):
     axes = {"style_weight": (1e4, 1e7)}
     options = dict(min_size=16, size=32, scale_step=2.0, evaluations=14)
-    swept = pipeline.run(plan_for(random_weights, axes, **options))
+    swept = execute.execute(plan_for(random_weights, axes, **options))
     assert len(swept) == 2
     for weight, result in zip(axes["style_weight"], swept, strict=True):
-        (single,) = pipeline.run(plan_for(random_weights, style_weight=weight, **options))
+        (single,) = execute.execute(plan_for(random_weights, style_weight=weight, **options))
         assert result.evaluations == single.evaluations == 14
         assert result.image.shape == single.image.shape == (21, 32, 3)
         assert [r["size"] for r in result.history] == [r["size"] for r in single.history]
@@ -144,3 +145,22 @@ def test_a_sweep_through_a_pyramid_equals_separate_runs(random_weights):
         )
     # Heavier style weight, lower unweighted style loss: the members really differ.
     assert swept[1].history[-1]["style"] < swept[0].history[-1]["style"]
+
+
+def test_the_plan_refuses_a_first_scale_too_small_for_the_deepest_layer(random_weights):
+    """relu3_1 sits behind two poolings: it needs 4 pixels on the shorter side. A 4:1
+    panorama at min_size 12 is 3 pixels tall; at 16 it is 4."""
+    panorama = Image.fromarray(smooth_image(4, 100, 400))
+    options = dict(style_layers=("relu1_1", "relu3_1"), content_layer="relu3_1", size=64)
+
+    def plan(**more):
+        config = Config(**(options | more))
+        return planning.prepare(
+            config, None, content=panorama, styles=STYLES[:1], weights=random_weights
+        )
+
+    with pytest.raises(ConfigError, match=r"min_size gives a 12x3 image.*4 pixels layer relu3_1"):
+        plan(min_size=12)
+    assert plan(min_size=16).scales[0].shape == (4, 16)
+    with pytest.raises(ConfigError, match=r"min_size must not exceed size \(64\), got 80"):
+        plan(min_size=80)

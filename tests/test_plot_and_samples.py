@@ -1,4 +1,4 @@
-"""stylejax.plot (loss curves, contact sheets, GIFs), stylejax.atomic and the sample images."""
+"""stylejax.files.plot (curves, contact sheets, GIFs), stylejax.files.atomic and the samples."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from stylejax import plot
-from stylejax.atomic import atomic_write
+from stylejax.files import plot
+from stylejax.files.atomic import atomic_write
 from stylejax.samples import CONTENT, STYLE
 
 ROOT = Path(__file__).resolve().parents[1]

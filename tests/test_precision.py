@@ -5,10 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylejax import losses
-from stylejax.objective import LossInputs, LossWeights, Objective, compute_targets, total_loss
-from stylejax.sweep import bytes_per_member
-from stylejax.vgg import CAFFE, TORCHVISION, VGG19
+from stylejax.engine.devices import bytes_per_member
+from stylejax.model.vgg import CAFFE, TORCHVISION, VGG19
+from stylejax.objective import losses
+from stylejax.objective.total import LossInputs, LossWeights, Objective, compute_targets, total_loss
 from tests.reference import random_params
 
 STYLE = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

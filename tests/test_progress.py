@@ -1,4 +1,4 @@
-"""stylejax.progress: a tqdm bar on a terminal, periodic whole lines anywhere else."""
+"""stylejax.cli.progress: a tqdm bar on a terminal, periodic whole lines anywhere else."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from stylejax.progress import ProgressBar, describe
+from stylejax.cli.progress import ProgressBar, describe
 
 LOSSES = {"total": 123456.0, "content": 12.25, "style": 4567.0, "tv": 0.0}
 

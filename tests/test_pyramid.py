@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stylejax import pyramid
+from stylejax.engine import pyramid
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_sizes_are_geometric_with_exact_ends(min_size, size, step):
 
 
 def test_sizes_refuses_bad_arguments():
-    with pytest.raises(ValueError, match="--min-size \\(600\\) is larger than --size \\(512\\)"):
+    with pytest.raises(ValueError, match="min_size \\(600\\) must not exceed size \\(512\\)"):
         pyramid.sizes(600, 512, 2)
     with pytest.raises(ValueError, match="step must be a finite number above 1, got 1"):
         pyramid.sizes(128, 512, 1)
@@ -47,10 +47,17 @@ def test_sizes_refuses_bad_arguments():
         pyramid.sizes(0, 512, 2)
 
 
-def test_shape_at_matches_the_image_loader_rounding():
-    assert pyramid.shape_at(768, 1024, 512) == (384, 512)
-    assert pyramid.shape_at(1000, 333, 100) == (100, 33)
-    assert pyramid.shape_at(3, 1000, 10) == (1, 10)
+def test_shape_for_is_the_image_loaders_rounding():
+    from PIL import Image
+
+    from stylejax.files import images
+
+    assert images.shape_for(768, 1024, 512) == (384, 512)
+    assert images.shape_for(1000, 333, 100) == (100, 33)
+    assert images.shape_for(3, 1000, 10) == (1, 10)
+    for height, width, size in [(341, 512, 181), (1000, 333, 100), (7, 1000, 13)]:
+        resized = images.resize_longest(Image.new("RGB", (width, height)), size)
+        assert resized.size[::-1] == images.shape_for(height, width, size)
 
 
 @pytest.mark.parametrize(
@@ -114,16 +121,3 @@ def test_upsample_refuses_bad_arguments():
         pyramid.upsample(np.zeros((4, 4, 3)), 8, 8, "nearest")
     with pytest.raises(ValueError, match=r"got shape \(4, 4\)"):
         pyramid.upsample(np.zeros((4, 4)), 8, 8)
-
-
-def test_check():
-    pyramid.check(128, 512, 16)
-    pyramid.check(16, 16, 16)
-    with pytest.raises(ValueError, match="--min-size \\(600\\) is larger than --size \\(512\\)"):
-        pyramid.check(600, 512, 16)
-    with pytest.raises(ValueError, match="--min-size 8 is too small.*needs at least 16 pixels"):
-        pyramid.check(8, 512, 16)
-    # A 4:1 panorama at min_size 32 is 8 pixels tall.
-    with pytest.raises(ValueError, match="shorter side is 8 pixels.*at least 16"):
-        pyramid.check(32, 512, 16, height=100, width=400)
-    pyramid.check(64, 512, 16, height=100, width=400)

@@ -415,11 +415,12 @@ def test_the_page_and_samples_are_served(client):
 
 
 def test_a_job_the_library_refuses_fails_with_its_message(client):
-    # check_options accepts size 4, but the image is then too small for relu5_1's pooling.
-    job_id = submit(client, {"size": 4, "evaluations": 2}).json()["id"]
+    # check_options cannot count the uploaded styles; the plan step then refuses the blend.
+    job_id = submit(client, {"style_blend": [1, 2], "evaluations": 2}).json()["id"]
     final = events(client, job_id)[-1][1]
     assert final["status"] == "failed" and "\n" not in final["error"]
-    assert "size" in final["error"] and "Traceback" not in final["error"]
+    assert "style_blend has 2 values for 1" in final["error"]
+    assert "Traceback" not in final["error"]
     assert client.get(f"/api/jobs/{job_id}/image").status_code == 404
     assert client.get(f"/api/jobs/{job_id}/result.png").status_code == 404
     assert client.get(f"/api/jobs/{job_id}/log.json").json()["status"] == "failed"

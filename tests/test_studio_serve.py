@@ -7,7 +7,7 @@ pytest.importorskip("uvicorn")
 import uvicorn  # noqa: E402
 
 import stylejax  # noqa: E402
-from stylejax import serve  # noqa: E402
+from stylejax.studio import serve  # noqa: E402
 
 
 @pytest.fixture()

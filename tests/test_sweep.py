@@ -10,13 +10,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from stylejax import sweep
-from stylejax.config import Config
-from stylejax.objective import LossInputs, compute_targets
-from stylejax.optimize import optimize, optimize_batch
-from stylejax.solvers import Solver
-from stylejax.vgg import TORCHVISION
+from stylejax.config import Config, ConfigError, from_options
+from stylejax.config import label as config_label
+from stylejax.config import members as config_members
+from stylejax.engine import devices, sweep
+from stylejax.engine.plan import check_settings
+from stylejax.model.vgg import TORCHVISION
+from stylejax.objective.total import LossInputs, compute_targets
+from stylejax.optim.loop import optimize_batch
+from stylejax.optim.solvers import Solver
 from tests.reference import random_params
+from tests.tiny import optimize
 
 WORKER = Path(__file__).with_name("sweep_worker.py")
 BASE = Config(style_layers=("relu1_1", "relu2_1"), content_layer="relu2_1", evaluations=12)
@@ -24,7 +28,7 @@ BASE = Config(style_layers=("relu1_1", "relu2_1"), content_layer="relu2_1", eval
 
 def test_members_form_the_product_grid_with_labels():
     axes = {"style_weight": (1e4, 1e5), "content_layer": ("relu1_1", "relu2_1", "relu3_1")}
-    configs = sweep.members(BASE, axes)
+    configs = config_members(BASE, axes)
     assert len(configs) == 6
     assert [(c.style_weight, c.content_layer) for c in configs[:4]] == [
         (1e4, "relu1_1"),
@@ -32,18 +36,18 @@ def test_members_form_the_product_grid_with_labels():
         (1e4, "relu3_1"),
         (1e5, "relu1_1"),
     ]
-    assert sweep.label(configs[4], axes) == "style_weight=100000_content_layer=relu2_1"
+    assert config_label(configs[4], axes) == "style_weight=100000_content_layer=relu2_1"
 
 
 def test_sweeps_refuse_unsweepable_fields_and_line_search_optimizers():
-    with pytest.raises(ValueError, match="pooling cannot be swept"):
-        sweep.members(BASE, {"pooling": ("avg", "max")})
-    with pytest.raises(ValueError, match="one evaluation per step"):
-        sweep.members(Config(optimizer="jaxopt-lbfgsb"), {"seed": (0, 1)})
+    with pytest.raises(ConfigError, match="pooling takes one value"):
+        from_options({"pooling": ["avg", "max"]})
+    with pytest.raises(ConfigError, match="one evaluation per step"):
+        check_settings(Config(optimizer="jaxopt-lbfgsb"), {"seed": (0, 1)})
 
 
 def test_content_layer_sweep_uses_one_hot_weights():
-    configs = sweep.members(BASE, {"content_layer": ("relu1_1", "relu2_1")})
+    configs = config_members(BASE, {"content_layer": ("relu1_1", "relu2_1")})
     objective = sweep.objective_for(configs, TORCHVISION)
     weights = sweep.batched_weights(configs, objective.content_layers, "caffe")
     np.testing.assert_array_equal(weights.content["relu1_1"], [1.0, 0.0])
@@ -52,12 +56,12 @@ def test_content_layer_sweep_uses_one_hot_weights():
 
 
 def test_memory_estimate_and_passes():
-    small = sweep.bytes_per_member(64, 64, ("relu5_1",))
-    assert sweep.bytes_per_member(128, 128, ("relu5_1",)) > 3.9 * small
-    assert sweep.bytes_per_member(64, 64, ("relu2_1",)) < small
-    assert sweep.members_per_pass(8, per_member=10, budget=1000, devices=1) == 8
-    assert sweep.members_per_pass(8, per_member=100, budget=500, devices=1) == 2
-    assert sweep.members_per_pass(8, per_member=100, budget=300, devices=4) == 4
+    small = devices.bytes_per_member(64, 64, ("relu5_1",))
+    assert devices.bytes_per_member(128, 128, ("relu5_1",)) > 3.9 * small
+    assert devices.bytes_per_member(64, 64, ("relu2_1",)) < small
+    assert devices.members_per_pass(8, per_member=10, free=1000, devices=1) == 8
+    assert devices.members_per_pass(8, per_member=100, free=500, devices=1) == 2
+    assert devices.members_per_pass(8, per_member=100, free=300, devices=4) == 4
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +69,7 @@ def problem():
     params = random_params(seed=4)
     rng = np.random.default_rng(0)
     content, style, init = rng.uniform(size=(3, 24, 24, 3)).astype(np.float32)
-    configs = sweep.members(BASE, {"style_weight": (1e1, 1e3, 1e5)})
+    configs = config_members(BASE, {"style_weight": (1e1, 1e3, 1e5)})
     objective = sweep.objective_for(configs, TORCHVISION)
     targets = compute_targets(objective, params, content, [style], [1.0])
     weights = sweep.batched_weights(configs, objective.content_layers, "torchvision")

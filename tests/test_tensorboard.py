@@ -1,4 +1,4 @@
-"""stylejax.tensorboard: the event files, read back through their TFRecord framing."""
+"""stylejax.cli.tensorboard: the event files, read back through their TFRecord framing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stylejax import tensorboard
+from stylejax.cli import tensorboard
 
 event_pb2 = pytest.importorskip("tensorboardX.proto.event_pb2")
 
@@ -128,3 +128,18 @@ def test_without_tensorboardx_the_error_names_the_extra(tmp_path, monkeypatch):
     message = str(caught.value)
     assert "\n" not in message and "pip install 'stylejax[tensorboard]'" in message
     assert not list(tmp_path.iterdir())
+
+
+def test_a_single_cli_run_writes_its_events_into_the_folder(tmp_path, weights_file):
+    """Through the command line, as users run it: a single run is no sweep member."""
+    from stylejax.cli import main as run
+    from tests.tiny import FAST
+
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "6"]
+    argv += ["--save-every", "3", "--tensorboard", str(tmp_path / "tb")]
+    assert run.main([*argv, "--output", str(tmp_path / "out.png")]) == 0
+    events = _events(tmp_path / "tb")
+    totals = _scalars(events)["loss/total"]
+    assert [step for step, _ in totals] == list(range(1, 7))
+    images = [e.step for e in events for v in e.summary.value if v.tag == "image"]
+    assert images == [1, 3, 6]

@@ -1,4 +1,4 @@
-"""Tests for stylejax.torch_pickle: torch-free reading of torch.save files."""
+"""Tests for stylejax.model.torch_pickle: torch-free reading of torch.save files."""
 
 import io
 import os
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stylejax import torch_pickle as tp
-from stylejax.torch_pickle import TorchFileError, load_state_dict
+from stylejax.model import torch_pickle as tp
+from stylejax.model.torch_pickle import TorchFileError, load_state_dict
 
 FORMATS = ["zip", "legacy"]
 

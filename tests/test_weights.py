@@ -9,8 +9,8 @@ import h5py
 import numpy as np
 import pytest
 
-from stylejax import convert, weights
-from stylejax.vgg import CONV_LAYERS, TORCHVISION
+from stylejax.model import convert, weights
+from stylejax.model.vgg import CONV_LAYERS, TORCHVISION
 from tests.reference import torchvision_state_dict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,11 @@ The CLI tests use the bundled samples, whose content is 512x341: at `--size 32` 
 the shape of `smooth_image(1, 40, 60)` at 32 too, so most tests share compiled programs.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+
+from stylejax.optim.loop import optimize_batch
 
 # Shallow layers keep the tiny runs quick; relu2_1 needs images of at least 2 pixels.
 FAST = ["--style-layers", "relu1_1", "relu2_1", "--content-layer", "relu2_1"]
@@ -24,3 +28,10 @@ def smooth_image(seed: int, height: int, width: int) -> np.ndarray:
     ]
     array = (np.stack(channels, -1) / 6 + 0.5) * 255
     return np.clip(array, 0, 255).astype(np.uint8)
+
+
+def optimize(image, inputs, objective, solver, **kwargs):
+    """One image (H, W, 3) through `optimize_batch` as a batch of one (weights unbatched)."""
+    batch = inputs._replace(weights=jax.tree.map(lambda w: jnp.asarray(w)[None], inputs.weights))
+    image = jnp.asarray(image, jnp.float32)[None]
+    return optimize_batch(image, batch, objective, solver, **kwargs)[0]

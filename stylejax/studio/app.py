@@ -27,8 +27,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import stylejax
-from stylejax import images, samples
-from stylejax.studio.jobs import Job, JobQueue, QueueFull, one_line
+from stylejax import samples
+from stylejax.files import images
+from stylejax.files.images import one_line
+from stylejax.studio.jobs import Job, JobQueue, QueueFull
 from stylejax.studio.store import LOG_FILE, JobStore, preview_name, result_name, valid_id
 
 STATIC = Path(__file__).resolve().parent / "static"

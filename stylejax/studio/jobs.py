@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from stylejax import images, plot
 from stylejax.config import Config
+from stylejax.files import images, plot
+from stylejax.files.images import one_line
 from stylejax.studio.store import (
     JOB_FILE,
     LOG_FILE,
@@ -30,7 +31,6 @@ from stylejax.studio.store import (
     result_name,
 )
 
-STATUSES = ("queued", "running", "finished", "failed", "cancelled")
 TERMINAL = frozenset({"finished", "failed", "cancelled"})
 DEFAULT_EVALUATIONS = Config().evaluations
 PREVIEW_WRITE_SECONDS = 2.0  # write the running preview to disk at most this often
@@ -41,10 +41,6 @@ log = logging.getLogger("stylejax.studio")
 
 class QueueFull(Exception):
     """The queue holds its maximum number of waiting jobs."""
-
-
-def one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def to_pil(image: Any) -> Image.Image:

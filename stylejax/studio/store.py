@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from stylejax.atomic import atomic_write
+from stylejax.files.atomic import atomic_write
 
 ID_PATTERN = re.compile(r"[0-9a-f]{16}")
 JOBS = "jobs"
@@ -31,14 +31,6 @@ log = logging.getLogger("stylejax.studio")
 def valid_id(job_id: str) -> bool:
     """True for a well-formed job id (16 lowercase hex digits), nothing else."""
     return isinstance(job_id, str) and ID_PATTERN.fullmatch(job_id) is not None
-
-
-def content_name() -> str:
-    return "content"
-
-
-def style_name(index: int) -> str:
-    return f"style-{int(index)}"
 
 
 def result_name(member: int, extension: str) -> str:

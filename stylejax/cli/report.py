@@ -6,24 +6,21 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from stylejax import images
-from stylejax.outputs import Outputs, frame_path
-from stylejax.pipeline import Plan, Snapshot, members_at_once
-from stylejax.progress import ProgressBar
+from stylejax.cli.outputs import Outputs, frame_path
+from stylejax.cli.progress import ProgressBar
+from stylejax.engine.plan import Plan
+from stylejax.files import images
+from stylejax.optim.loop import Update
+from stylejax.optim.solvers import ONE_EVALUATION_PER_STEP
 
 
 def bar_total(plan: Plan) -> int:
     """The evaluation count that will actually end the run: the budget, or fewer when an
     iteration limit stops each scale first (one-evaluation optimizers: 1 + iterations)."""
     limit = plan.config.iterations
-    if limit is None or plan.config.optimizer not in ("lbfgs", "adam"):
+    if limit is None or plan.config.optimizer not in ONE_EVALUATION_PER_STEP:
         return plan.config.evaluations
     return sum(min(s.evaluations, limit + 1) for s in plan.scales)
-
-
-def passes(plan: Plan) -> int:
-    """How many sweep passes the run takes (memory may split a sweep)."""
-    return -(-len(plan.members) // members_at_once(plan))
 
 
 def to_frame(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -44,43 +41,44 @@ class Reporter:
         self.histories: dict[int, list[dict]] = {}
         self.frames: dict[int, list[np.ndarray]] = {i: [] for i in range(len(outputs))}
         self.logged: dict[int, int] = {}  # the last evaluation count sent to TensorBoard
-        self.at_once = members_at_once(plan)
 
-    def __call__(self, snap: Snapshot) -> None:
+    def __call__(self, update: Update) -> None:
         end = self.plan.scales[-1].shape
         # The start image is frame 0, as in the seed's animations.
-        number = 0 if snap.initial else snap.evaluations
-        for offset, image in enumerate(snap.images):
-            member = snap.first + offset
+        number = 0 if update.initial else update.evaluations
+        for offset, image in enumerate(update.images):
+            member = update.first + offset
             self.latest[member] = image
-            self.histories[member] = snap.histories[offset]
+            self.histories[member] = update.histories[offset]
             folder = self.outputs[member].frames
-            if folder is not None and self._frame_due(snap):
+            if folder is not None and self._frame_due(update):
                 frame = to_frame(image, end)
-                images.save(frame.astype(np.float32) / 255.0, frame_path(folder, number))
+                images.save(frame, frame_path(folder, number))
                 self.frames[member].append(frame)
             if self.tensorboard is not None:
-                self._tensorboard(member, snap, offset)
+                self._tensorboard(member, update, offset)
         members = len(self.outputs)
-        note = f"members {snap.first + 1}-{snap.first + len(snap.images)}" if members > 1 else ""
+        note = (
+            f"members {update.first + 1}-{update.first + len(update.images)}" if members > 1 else ""
+        )
         if len(self.plan.scales) > 1:
-            note += f"{'  ' if note else ''}scale {snap.shape[1]}x{snap.shape[0]}"
+            note += f"{'  ' if note else ''}scale {update.size[1]}x{update.size[0]}"
         # A sweep in several passes counts on across them.
-        done_before = snap.first // self.at_once * bar_total(self.plan)
-        self.bar.update(done_before + snap.evaluations, snap.terms[0], note)
+        done_before = update.first // self.plan.at_once * bar_total(self.plan)
+        self.bar.update(done_before + update.evaluations, update.loss, note)
 
-    def _frame_due(self, snap: Snapshot) -> bool:
+    def _frame_due(self, update: Update) -> bool:
         """Frames at the start, every `save_every` evaluations and at the end (the budget, or
         the iteration limit, or a line search's overshoot); not at a scale's start."""
         every = self.plan.config.save_every
-        end = snap.evaluations >= bar_total(self.plan)
-        return snap.initial or snap.evaluations % every == 0 or end
+        end = update.evaluations >= bar_total(self.plan)
+        return update.initial or update.evaluations % every == 0 or end
 
-    def _tensorboard(self, member: int, snap: Snapshot, offset: int) -> None:
-        label = self.outputs[member].label or None
+    def _tensorboard(self, member: int, update: Update, offset: int) -> None:
+        label = self.outputs[member].label  # "" for a single run: the writer's own folder
         seen = self.logged.get(member, 0)
-        for record in snap.histories[offset]:
+        for record in update.histories[offset]:
             if record["evaluations"] > seen:
                 self.tensorboard.scalars(record["evaluations"], record, member=label)
-        self.logged[member] = snap.histories[offset][-1]["evaluations"]
-        self.tensorboard.image(snap.evaluations, snap.images[offset], member=label)
+        self.logged[member] = update.histories[offset][-1]["evaluations"]
+        self.tensorboard.image(update.evaluations, update.images[offset], member=label)

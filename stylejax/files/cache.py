@@ -1,4 +1,7 @@
-"""JAX's persistent compilation cache, on by default in the stylejax cache folder.
+"""stylejax's cache folder, and JAX's persistent compilation cache, on by default in it.
+
+The cache folder is $STYLEJAX_CACHE, else $XDG_CACHE_HOME/stylejax (~/.cache/stylejax): the
+user's, never a source checkout.
 
 A run compiles the same XLA programs for the same shapes every time (3-6 s on CPU). With the
 cache on, the first run writes each compiled program to disk and later runs with the same
@@ -19,16 +22,22 @@ from pathlib import Path
 import jax
 from jax.experimental.compilation_cache import compilation_cache
 
-from stylejax.default_weights import cache_dir
-
+ENV_CACHE = "STYLEJAX_CACHE"
 ENV_OPT_OUT = "STYLEJAX_NO_COMPILE_CACHE"
-FOLDER = "jax-compilation-cache"  # inside stylejax.default_weights.cache_dir()
+FOLDER = "jax-compilation-cache"  # inside cache_dir()
 # JAX caches only programs that took at least 1 s to compile by default. A CPU run of the tiny
 # preset asks for 131 programs: the loop's few big ones and many small eager ones (~20 ms
 # each), which add up to seconds. Caching all of them costs 1.3 MB and, measured, saved more
 # than caching only those over 0.1 s (4-9 programs), so every program is cached.
 MIN_COMPILE_SECONDS = 0.0
 MAX_BYTES = 2**30  # 1 GiB; JAX evicts under a file lock, hence the filelock dependency
+
+
+def cache_dir() -> Path:
+    """$STYLEJAX_CACHE, else $XDG_CACHE_HOME/stylejax, else ~/.cache/stylejax."""
+    if os.environ.get(ENV_CACHE):
+        return Path(os.environ[ENV_CACHE]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "stylejax"
 
 
 def default_folder() -> Path:

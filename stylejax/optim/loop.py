@@ -5,7 +5,7 @@ evaluations reach the chunk's end, recording every iteration's losses. On accele
 is one jitted `lax.while_loop` writing a fixed-size buffer (each iteration costs at least one
 evaluation, so a chunk of E evaluations needs at most E rows); on CPU the same jitted step is
 dispatched from Python, which XLA runs faster there. A single run is a batch of one; a sweep is
-a larger batch. Which solver takes the steps is `stylejax.solvers`' business.
+a larger batch. Which solver takes the steps is `stylejax.optim.solvers`' business.
 """
 
 from __future__ import annotations
@@ -22,12 +22,10 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec
 
-from stylejax import solvers
-from stylejax.config import ONE_EVALUATION_PER_STEP
-from stylejax.objective import LossInputs, Objective
-from stylejax.solvers import BOX_AWARE, Solver
+from stylejax.objective.total import TERMS, LossInputs, Objective
+from stylejax.optim import solvers
+from stylejax.optim.solvers import BOX_AWARE, ONE_EVALUATION_PER_STEP, Solver
 
-TERMS = ("total", "content", "style", "tv")
 # Status codes of a run; kept on the device as int32.
 RUNNING, FINISHED, NONFINITE = 0, 1, 2
 
@@ -42,16 +40,34 @@ class Carry(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class Progress:
-    """What a progress callback receives after each chunk (one entry per batch member)."""
+class Update:
+    """The progress record: made by the loop after every chunk of evaluations (and once for
+    the start image), and read as it is by the engine, the library's callback, the CLI's
+    reporter and the studio. Return True from a callback to stop the run.
 
-    evaluations: int  # the furthest member's, cumulative (earlier calls' `offset` included)
-    iteration: int  # the furthest member's, in this call
-    terms: list[dict[str, float]]  # each member's latest record
-    seconds: float  # cumulative optimization seconds
-    images: np.ndarray  # (B, H, W, 3) float32 in [0, 1]
-    histories: list[list[dict]]  # each member's records so far
-    initial: bool  # the start image, before any step
+    The loop fills what it knows; the engine sets the run-level fields (`budget`, `first`,
+    `scale`) and replaces `images` by what the user sees (colours restored, sweep padding
+    dropped; the library API gives them in the kind of its content image).
+    """
+
+    evaluations: int  # cumulative over the whole run (all scales); the furthest member's
+    budget: int  # the run's evaluation budget
+    seconds: float  # optimization seconds so far (compilation excluded)
+    size: tuple[int, int]  # (height, width) of the current scale
+    losses: list[dict[str, float]]  # per member: the latest record (total, content, style, tv)
+    histories: list[list[dict]]  # per member: every record so far
+    images: Any  # per member: the latest image ((B, H, W, 3) floats in [0, 1] in the loop)
+    initial: bool = False  # the start image, before any step
+    first: int = 0  # index of images[0] among a sweep's members (memory may split a sweep)
+    scale: int = 0  # index of the pyramid scale
+
+    @property
+    def loss(self) -> dict[str, float]:
+        return self.losses[0]
+
+    @property
+    def image(self) -> Any:
+        return self.images[0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +251,7 @@ def optimize_batch(
     chunk: int = 10,
     offset: int = 0,
     histories: list[list[dict]] | None = None,
-    callback: Callable[[Progress], bool | None] | None = None,
+    callback: Callable[[Update], bool | None] | None = None,
     checkpoint: Callable[[Carry, list[list[dict]]], None] | None = None,
     checkpoint_every: int | None = None,
     resume: list[np.ndarray] | None = None,
@@ -247,7 +263,7 @@ def optimize_batch(
     Every leaf of `inputs.weights` has a leading axis of length B. Members run in lockstep in
     one compiled program; one that finishes or goes non-finite stops changing while the others
     go on. The host syncs every `chunk` evaluations (counted from the start of the whole run),
-    when `callback` gets a `Progress`; if it returns True the run stops there.
+    when `callback` gets an `Update`; if it returns True the run stops there.
 
     Args:
       evaluations: this call's budget. `offset` evaluations were spent before it (earlier
@@ -255,15 +271,15 @@ def optimize_batch(
         member's records so far, are continued.
       checkpoint: called with the carry and the histories every `checkpoint_every`
         evaluations, and once more if the loop is interrupted by an exception (Ctrl-C).
-      resume: a checkpointed carry's leaves (`stylejax.checkpoint.load`); the continued run
+      resume: a checkpointed carry's leaves (`stylejax.optim.checkpoint.load`); the continued run
         equals an uninterrupted one. `histories` must then be the checkpoint's.
       tag: fields added to every new record (a pyramid's scale size).
       loop: "device" (a `while_loop` per chunk) or "host" (jitted steps dispatched from
         Python); None picks "host" on CPU, where XLA runs a VGG19 step ~1.7x slower inside a
         while loop (jax-ml/jax#12868), and "device" elsewhere.
 
-    Inputs may be sharded over devices along the batch axis (`stylejax.sweep`). Compilation is
-    timed separately.
+    Inputs may be sharded over devices along the batch axis (`stylejax.engine.devices`).
+    Compilation is timed separately.
     """
     if evaluations < 1 or chunk < 1:
         raise ValueError(f"evaluations and chunk must be >= 1, got {evaluations} and {chunk}")
@@ -306,14 +322,15 @@ def optimize_batch(
         more &= carry.iteration < max_iterations
         carry = carry._replace(status=jnp.where(more, RUNNING, carry.status).astype(jnp.int32))
 
-    def progress(initial: bool, now: float) -> Progress:
-        return Progress(
+    def progress(initial: bool, now: float) -> Update:
+        return Update(
             evaluations=offset + int(jnp.max(carry.evaluations)),
-            iteration=int(jnp.max(carry.iteration)),
-            terms=[h[-1] for h in histories],
+            budget=offset + evaluations,
             seconds=base + now,
-            images=fetch(carry.image),
+            size=tuple(images.shape[1:3]),
+            losses=[h[-1] for h in histories],
             histories=histories,
+            images=fetch(carry.image),
             initial=initial,
         )
 
@@ -378,13 +395,6 @@ def _status(code: int, stopped: bool) -> str:
     if code == NONFINITE:
         return "nonfinite"
     return "stopped" if stopped and code == RUNNING else "finished"
-
-
-def optimize(image: jax.Array, inputs: LossInputs, objective: Objective, solver: Solver, **kwargs):
-    """Optimizes one image (H, W, 3): `optimize_batch` on a batch of one."""
-    batch = inputs._replace(weights=jax.tree.map(lambda w: jnp.asarray(w)[None], inputs.weights))
-    image = jnp.asarray(image, jnp.float32)[None]
-    return optimize_batch(image, batch, objective, solver, **kwargs)[0]
 
 
 def _like_batch(images: jax.Array) -> Callable:

@@ -13,12 +13,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stylejax import losses
-from stylejax.vgg import VGG19, Preprocessing, check_layers
+from stylejax.model.vgg import VGG19, Preprocessing, check_layers
+from stylejax.objective import losses
 
 # Precision of VGG's convolutions and activations (`Objective.precision`). Gram matrices, losses,
 # gradients w.r.t. the image and the optimizer state are float32 in every case.
 PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# The loss terms `total_loss` reports, unweighted but for `total`.
+TERMS = ("total", "content", "style", "tv")
 
 
 @dataclasses.dataclass(frozen=True)

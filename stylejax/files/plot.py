@@ -16,7 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
-from stylejax.atomic import atomic_write
+from stylejax.files.atomic import atomic_write
+from stylejax.files.images import to_uint8
 
 WIDTH, HEIGHT, DPI = 800, 500, 100  # loss curve size in pixels
 
@@ -120,16 +121,21 @@ def loss_figure(history: Sequence[Mapping], *, title: str = "", tv: bool = False
 
 
 def loss_curve(
-    history: Sequence[Mapping], path: str | os.PathLike, *, title: str = "", tv: bool = False
+    history: Sequence[Mapping],
+    path: str | os.PathLike,
+    *,
+    title: str = "",
+    tv: bool = False,
+    overwrite: bool = True,
 ) -> None:
     """Writes `loss_figure(history, title=title, tv=tv)` to `path` (.png, .jpg, .svg or .pdf;
-    PNG for any other extension)."""
+    PNG for any other extension); an existing file is replaced only with `overwrite`."""
     path = Path(path)
     figure = loss_figure(history, title=title, tv=tv)
     kind = path.suffix.lower().lstrip(".")
     if kind not in figure.canvas.get_supported_filetypes():
         kind = "png"
-    with atomic_write(path) as tmp:
+    with atomic_write(path, overwrite=overwrite) as tmp:
         figure.savefig(tmp, format=kind, dpi=DPI, facecolor="white")
 
 
@@ -141,8 +147,7 @@ def _to_image(frame: np.ndarray | Image.Image) -> Image.Image:
         return frame.convert("RGB")
     array = np.asarray(frame)
     if array.dtype != np.uint8:
-        array = np.round(np.clip(np.nan_to_num(array.astype(np.float64)), 0.0, 1.0) * 255)
-        array = array.astype(np.uint8)
+        array = to_uint8(array)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=-1)
     if array.ndim != 3 or array.shape[-1] not in (3, 4):
@@ -156,6 +161,7 @@ def animated_gif(
     *,
     seconds_per_frame: float = 0.1,
     hold_last: float = 1.0,
+    overwrite: bool = True,
 ) -> None:
     """Write in-memory frames (float [0, 1] or uint8 (H, W, 3) arrays, or PIL images) as a
     looping GIF.
@@ -179,7 +185,7 @@ def animated_gif(
     frame_ms = max(10, round(seconds_per_frame * 1000))
     durations = [frame_ms] * len(paletted)
     durations[-1] = max(10, round(hold_last * 1000)) if hold_last > 0 else frame_ms
-    with atomic_write(path) as tmp:
+    with atomic_write(path, overwrite=overwrite) as tmp:
         paletted[0].save(
             tmp,
             format="GIF",
@@ -305,10 +311,11 @@ def contact_sheet(
     row_labels: Sequence[str],
     column_labels: Sequence[str],
     title: str = "",
+    overwrite: bool = True,
 ) -> None:
     """Writes `contact_sheet_image(...)` to `path` as PNG."""
     sheet = contact_sheet_image(
         rows, row_labels=row_labels, column_labels=column_labels, title=title
     )
-    with atomic_write(path) as tmp:
+    with atomic_write(path, overwrite=overwrite) as tmp:
         sheet.save(tmp, format="PNG")

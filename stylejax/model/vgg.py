@@ -80,7 +80,6 @@ CAFFE = Preprocessing(
     mean=(103.939, 116.779, 123.68),
     std=(1.0, 1.0, 1.0),
 )
-PREPROCESSINGS = {p.name: p for p in (TORCHVISION, CAFFE)}
 
 
 def check_layers(layers: Sequence[str]) -> tuple[str, ...]:

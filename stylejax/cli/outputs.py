@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from stylejax import images, plot
-from stylejax.optimize import Result
-from stylejax.pipeline import Plan
+from stylejax.engine.plan import Plan
+from stylejax.files import images, plot
+from stylejax.files.images import one_line
+from stylejax.optim.loop import Result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,18 +56,30 @@ def grid_path(output: str) -> Path:
     return Path(output).with_name(f"{Path(output).stem}_grid.png")
 
 
-def check_free(paths: list[Path], overwrite: bool) -> None:
-    """Refuses, before the run, to replace existing files without `overwrite`."""
-    taken = [str(p) for p in paths if p.exists()]
+def check_writable(
+    files: list[Path], folders: list[Path], *, overwrite: bool, create: bool = True
+) -> None:
+    """Before the run: no existing output is replaced without `overwrite`, no output file is
+    a directory, and every folder the run writes into exists (made now) and is writable, so
+    that a long run never fails at its end on a file it cannot write."""
+    taken = [str(p) for p in files + folders if p.exists()]
     if taken and not overwrite:
         shown = ", ".join(taken[:3]) + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
         raise ValueError(f"{shown} already exist(s); pass --overwrite to replace")
-
-
-def make_folders(paths: list[Path]) -> None:
-    """Creates every output folder now, so that a long run never fails at its end on one."""
-    for path in paths:
-        path.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        if path.is_dir():
+            raise ValueError(f"{path}: is a directory; give a file name")
+    if not create:
+        return
+    for folder in dict.fromkeys([p.parent for p in files] + folders):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as e:
+            raise ValueError(
+                f"{folder}: cannot write there ({one_line(e)}); choose another folder"
+            ) from None
 
 
 def frame_path(folder: Path, evaluations: int) -> Path:
@@ -79,18 +93,21 @@ def write_results(
     frames: dict[int, list[np.ndarray]],
     icc_profile: bytes | None = None,
 ) -> None:
-    """Images, loss curves, GIFs and (for a sweep) the contact sheet of a finished run."""
+    """Images, loss curves, GIFs and (for a sweep) the contact sheet of a finished run.
+    Without `overwrite` (or `resume`) no file that appeared meanwhile is replaced."""
     source = plan.weights.source
+    overwrite = plan.config.overwrite or plan.config.resume
     for index, (o, result) in enumerate(zip(outputs, results, strict=True)):
-        images.save(result.image, o.image, icc_profile=icc_profile)
+        images.save(result.image, o.image, icc_profile=icc_profile, overwrite=overwrite)
         plot.loss_curve(
             result.history,
             o.curve,
             title=f"{o.image.name}: {plan.config.optimizer}, {source} VGG19",
             tv=plan.members[index].tv_weight > 0,
+            overwrite=overwrite,
         )
         if o.gif is not None:
-            plot.animated_gif(frames[index], o.gif)
+            plot.animated_gif(frames[index], o.gif, overwrite=overwrite)
         if result.status == "nonfinite":
             print(
                 f"stylejax: {o.image.name}: the loss became non-finite after iteration "
@@ -104,10 +121,13 @@ def write_results(
             results,
             title=f"{Path(plan.config.output).name}: {len(results)} members, "
             f"{plan.config.evaluations} evaluations, {source} VGG19",
+            overwrite=overwrite,
         )
 
 
-def write_grid(path: Path, axes: dict, results: list[Result], title: str) -> None:
+def write_grid(
+    path: Path, axes: dict, results: list[Result], title: str, overwrite: bool = True
+) -> None:
     """Contact sheet: the last swept flag across, the others down (as in the study's grids).
     Cells are labelled by value; the title names the flags."""
     names = list(axes)
@@ -124,4 +144,5 @@ def write_grid(path: Path, axes: dict, results: list[Result], title: str) -> Non
         row_labels=row_labels,
         column_labels=[fmt(v) for v in columns],
         title=f"{title} ({layout})",
+        overwrite=overwrite,
     )

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from stylejax import default_weights, weights
-from stylejax.vgg import VGG19, Preprocessing, check_layers, deepest, pooling_count
+from stylejax.model.load import load_weights
+from stylejax.model.vgg import VGG19, Preprocessing, check_layers, deepest, pooling_count
 
 
 @functools.partial(jax.jit, static_argnames=("layers", "pooling", "preprocessing"))
@@ -75,8 +75,3 @@ def features(
         pooling=pooling,
         preprocessing=loaded.preprocessing,
     )
-
-
-def load_weights(path: str | os.PathLike | None = None) -> weights.Weights:
-    """The weight set at `path`, or the default one (fetched and cached on first use)."""
-    return weights.load(default_weights.resolve(path))

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SPLITS = ("equal", "pixels")
+from stylejax.config import SPLITS
+
 METHODS = ("linear", "cubic", "lanczos3", "lanczos5")
 
 
@@ -34,10 +35,7 @@ def sizes(min_size: int, size: int, step: float) -> list[int]:
     if min_size < 1 or size < 1:
         raise ValueError(f"sizes must be at least 1 pixel, got min_size={min_size}, size={size}")
     if min_size > size:
-        raise ValueError(
-            f"--min-size ({min_size}) is larger than --size ({size}); the pyramid grows from "
-            f"--min-size up to --size, so give a --min-size at most {size}"
-        )
+        raise ValueError(f"min_size ({min_size}) must not exceed size ({size})")
     if not step > 1 or not math.isfinite(step):
         raise ValueError(f"the pyramid step must be a finite number above 1, got {step}")
     ratio = size / min_size
@@ -47,16 +45,6 @@ def sizes(min_size: int, size: int, step: float) -> list[int]:
     out = [round(min_size * ratio ** (i / count)) for i in range(count + 1)] if count else [size]
     out[0], out[-1] = min_size, size
     return list(dict.fromkeys(out))
-
-
-def shape_at(height: int, width: int, size: int) -> tuple[int, int]:
-    """(height, width) of an image scaled so that its longest side is `size` pixels.
-
-    The same rounding as `stylejax.images.resize_longest`, so a scale's content image and the
-    upsampled result have the same shape.
-    """
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def budget_split(scale_sizes: Sequence[int], evaluations: int, split: str = "equal") -> list[int]:
@@ -80,7 +68,7 @@ def budget_split(scale_sizes: Sequence[int], evaluations: int, split: str = "equ
     if evaluations < count:
         raise ValueError(
             f"an evaluation budget of {evaluations} cannot cover {count} scales (at least one "
-            f"evaluation each); raise --evaluations to at least {count} or raise --min-size"
+            f"evaluation each); raise evaluations to at least {count} or raise min_size"
         )
     weights = np.ones(count) if split == "equal" else np.square(np.asarray(scale_sizes, float))
     # Every scale gets 1, the rest is shared by weight.
@@ -110,28 +98,3 @@ def upsample(images: jax.Array, height: int, width: int, method: str = "cubic") 
     shape = (*images.shape[:-3], height, width, 3)
     resized = jax.image.resize(images.astype(jnp.float32), shape, method=method)
     return jnp.clip(resized, 0.0, 1.0)
-
-
-def check(
-    min_size: int, size: int, minimum: int, *, height: int | None = None, width: int | None = None
-) -> None:
-    """Raises ValueError unless a pyramid from `min_size` to `size` can run.
-
-    `minimum` is the smallest side (in pixels) the deepest VGG layer needs (2 ** poolings);
-    `height`, `width` (the content image's, any scale) let the check use the shorter side of
-    the smallest scale instead of its longest side.
-    """
-    if min_size > size:
-        raise ValueError(
-            f"--min-size ({min_size}) is larger than --size ({size}); give a --min-size of at "
-            f"most {size} (equal to --size for one scale)"
-        )
-    shorter = min_size
-    if height is not None and width is not None:
-        shorter = min(shape_at(height, width, min_size))
-    if shorter < minimum:
-        aspect = "" if shorter == min_size else f" (its shorter side is {shorter} pixels)"
-        raise ValueError(
-            f"--min-size {min_size} is too small{aspect}: the deepest layer needs at least "
-            f"{minimum} pixels; raise --min-size or use shallower layers"
-        )

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import jax
 
-from stylejax.atomic import atomic_write
-from stylejax.config import STYLE_SCALE
-from stylejax.optimize import Result
-from stylejax.pipeline import Plan
-from stylejax.sweep import label
+from stylejax.config import STYLE_WEIGHT_FACTOR, label
+from stylejax.engine.plan import Plan
+from stylejax.files.atomic import atomic_write
+from stylejax.optim.loop import Result
 
 
 def member_weights(plan: Plan, index: int) -> dict:
@@ -30,6 +29,7 @@ def write(
     plan: Plan,
     results: list[Result | None],
     partial: dict[int, list[dict]] | None = None,
+    overwrite: bool = True,
 ) -> None:
     """Writes the log atomically. After an interruption `results` are None and `partial` holds
     each member's records so far. Records carry their scale's `size` as [height, width];
@@ -58,8 +58,9 @@ def write(
             "source": source,
             "preprocessing": plan.weights.preprocessing.name,
         },
-        "weights_note": f"effective style weights = --style-weight x {STYLE_SCALE[source]:g}, "
-        f"the scale factor of the {source} weight set (stylejax.config.STYLE_SCALE); "
+        "weights_note": f"effective style weights = style_weight x "
+        f"{STYLE_WEIGHT_FACTOR[source]:g}, the factor of the {source} weight set "
+        f"(stylejax.config.STYLE_WEIGHT_FACTOR); "
         f"logged losses are unweighted except total",
         "device": str(jax.devices()[0]),
         "devices": jax.device_count(),
@@ -69,5 +70,5 @@ def write(
         log["members"] = members
     else:
         log |= members[0]
-    with atomic_write(path) as tmp:
+    with atomic_write(path, overwrite=overwrite) as tmp:
         Path(tmp).write_text(json.dumps(log, indent=1))
