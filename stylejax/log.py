@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import jax
 
+from stylejax import finite_json
 from stylejax.atomic import atomic_write
 from stylejax.config import STYLE_SCALE
 from stylejax.optimize import Result
@@ -70,4 +70,5 @@ def write(
     else:
         log |= members[0]
     with atomic_write(path) as tmp:
-        Path(tmp).write_text(json.dumps(log, indent=1))
+        # A loss that overflowed is null in the log, never `Infinity` (not JSON).
+        Path(tmp).write_text(finite_json.dumps(log, indent=1))
