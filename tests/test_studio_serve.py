@@ -48,6 +48,10 @@ def test_a_token_silences_the_warning_and_is_in_the_url(started, tmp_path, capsy
         (["--port", "0"], "--port"),
         (["--port", "70000"], "--port"),
         (["--max-upload-mb", "0"], "--max-upload-mb"),
+        (["--max-upload-mb", "inf"], "--max-upload-mb"),
+        (["--max-upload-mb", "nan"], "--max-upload-mb"),
+        (["--max-upload-mb", "-1"], "--max-upload-mb"),
+        (["--max-upload-mb", "1e308"], "--max-upload-mb"),  # inf bytes
         (["--queue-size", "0"], "--queue-size"),
         (["--max-pixels", "0"], "--max-pixels"),
         (["--token", " "], "--token"),
@@ -60,6 +64,15 @@ def test_bad_settings_are_one_line_errors(tmp_path, capsys, argv, words, monkeyp
     assert serve.main([*argv, "--workdir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", '{"id": "cccccccccccccccc", "styles": "abc"}'])
+def test_a_bad_stored_job_is_skipped_at_start(started, tmp_path, capsys, caplog, text):
+    folder = tmp_path / "jobs" / "cccccccccccccccc"
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(text)
+    assert serve.main(["--workdir", str(tmp_path)]) == 0
+    assert f"skipping {folder}" in caplog.text and "Traceback" not in capsys.readouterr().err
 
 
 def test_urls():

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import jax
 
 from stylejax.config import STYLE_WEIGHT_FACTOR, label
 from stylejax.engine.plan import Plan
+from stylejax.files import finite_json
 from stylejax.files.atomic import atomic_write
 from stylejax.optim.loop import Result
 
@@ -71,4 +71,5 @@ def write(
     else:
         log |= members[0]
     with atomic_write(path, overwrite=overwrite) as tmp:
-        Path(tmp).write_text(json.dumps(log, indent=1))
+        # A loss that overflowed is null in the log, never `Infinity` (not JSON).
+        Path(tmp).write_text(finite_json.dumps(log, indent=1))

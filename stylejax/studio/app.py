@@ -11,8 +11,8 @@ import contextlib
 import dataclasses
 import hmac
 import io
-import json
 import math
+import re
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -28,18 +28,17 @@ from starlette.staticfiles import StaticFiles
 
 import stylejax
 from stylejax import samples
-from stylejax.files import images
-from stylejax.files.images import one_line
+from stylejax.files import finite_json, images
 from stylejax.studio.jobs import Job, JobQueue, QueueFull
+from stylejax.studio.options import OptionsError, parse_options
 from stylejax.studio.store import LOG_FILE, JobStore, preview_name, result_name, valid_id
 
 STATIC = Path(__file__).resolve().parent / "static"
 SAMPLES = {"content.jpg": samples.CONTENT, "style.jpg": samples.STYLE}
 TOKEN_COOKIE = "stylejax_token"
-# The studio owns these: `init` may only be "random" or "content" (a path would read the
-# server's files), and images are read with the server's own pixel limit.
-SERVER_OWNED = ("max_pixels", "weights")
-INIT_CHOICES = ("random", "content")
+# A sweep member's index in a query: ASCII digits only (str.isdigit also takes "²", which int()
+# refuses), and few enough that int() never meets Python's digit limit.
+MEMBER_PATTERN = re.compile(r"[0-9]{1,6}", re.ASCII)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +53,11 @@ class Settings:
     poll_seconds: float = 0.1  # how often an event stream looks for a newer state
     ping_seconds: float = 15.0  # keep-alive comments on idle event streams
 
+    def __post_init__(self):
+        # Finite in bytes too: 1e308 MB is a finite float, but not once multiplied by 2**20.
+        if not (math.isfinite(self.max_upload_mb * 2**20) and self.max_upload_mb > 0):
+            raise ValueError(f"max_upload_mb must be a finite number > 0, got {self.max_upload_mb}")
+
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 2**20)
@@ -67,8 +71,15 @@ class ApiError(Exception):
         self.status, self.message, self.extra = status, message, extra
 
 
-def error_response(status: int, message: str, **extra) -> JSONResponse:
-    return JSONResponse({"error": message} | extra, status_code=status)
+class FiniteJSONResponse(JSONResponse):
+    """A JSON body that is standard JSON: non-finite numbers are null (files.finite_json)."""
+
+    def render(self, content) -> bytes:
+        return finite_json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(status: int, message: str, **extra) -> FiniteJSONResponse:
+    return FiniteJSONResponse({"error": message} | extra, status_code=status)
 
 
 # --- request parsing ---------------------------------------------------------------------------
@@ -94,34 +105,6 @@ def _limited(receive, limit: int):
     return wrapped
 
 
-def parse_options(text: str | None) -> tuple[dict, int]:
-    """The `options` field, a JSON object of library option names validated like the CLI's:
-    (the options, how many images the job makes)."""
-    if text is None or not text.strip():
-        return {}, 1
-    try:
-        options = json.loads(text)
-    except ValueError as e:
-        raise ApiError(422, f"options: not valid JSON ({one_line(e)})", field="options") from None
-    if not isinstance(options, dict):
-        raise ApiError(422, "options must be a JSON object of option names", field="options")
-    for name in SERVER_OWNED:
-        if name in options:
-            raise ApiError(422, f"{name} is set by the server, not per job", field=name)
-    if "init" in options and options["init"] not in INIT_CHOICES:
-        raise ApiError(
-            422,
-            f"init must be one of {', '.join(INIT_CHOICES)} in the studio, got {options['init']!r}",
-            field="init",
-        )
-    try:
-        _, axes = stylejax.check_options(**options)
-    except (ValueError, TypeError) as e:
-        field = getattr(e, "field", None)
-        raise ApiError(422, one_line(e), **({"field": field} if field else {})) from None
-    return options, math.prod(len(values) for values in axes.values())
-
-
 def check_image(path: Path, label: str, max_pixels: int) -> None:
     """Decodes the upload with the CLI's guarded loader; ApiError 415/400 naming the problem."""
     try:
@@ -136,7 +119,9 @@ def check_image(path: Path, label: str, max_pixels: int) -> None:
 async def read_form(request: Request, settings: Settings):
     length = request.headers.get("content-length")
     limit = settings.max_upload_bytes
-    if length is not None and length.isdigit() and int(length) > limit:
+    # ASCII digits only (str.isdigit also takes "²"); a malformed header is ignored, and the
+    # body is counted as it arrives regardless.
+    if length is not None and re.fullmatch(r"[0-9]{1,18}", length) and int(length) > limit:
         raise ApiError(413, f"the upload is {int(length)} bytes, over the {_mb(settings)} limit")
     limited = Request(request.scope, _limited(request.receive, limit))
     try:
@@ -180,8 +165,13 @@ def _job(request: Request) -> Job:
 
 def _member(request: Request, job: Job) -> int:
     text = request.query_params.get("member", "0")
-    if not text.isdigit():
-        raise ApiError(400, f"member must be a whole number, got {text!r}", field="member")
+    if MEMBER_PATTERN.fullmatch(text) is None:
+        shown = text if len(text) <= 20 else text[:17] + "..."
+        raise ApiError(
+            400,
+            f"member must be a whole number from 0 to {job.members - 1}, got {shown!r}",
+            field="member",
+        )
     member = int(text)
     if member >= job.members:
         raise ApiError(404, f"member {member} does not exist: this job has {job.members} images")
@@ -195,8 +185,12 @@ async def create_job(request: Request) -> Response:
     try:
         options_field = form.get("options")
         if isinstance(options_field, UploadFile):
-            options_field = (await options_field.read()).decode("utf-8", "replace")
-        options, members = parse_options(options_field)
+            options_field = await options_field.read()
+        # In a worker thread: parsing and checking must never hold up other requests.
+        try:
+            options, members = await run_in_threadpool(parse_options, options_field)
+        except OptionsError as e:
+            raise ApiError(422, str(e), field=e.field) from None
         contents, styles = _uploads(form, "content"), _uploads(form, "style")
         if len(contents) != 1:
             raise ApiError(400, "send exactly one content file", field="content")
@@ -231,7 +225,7 @@ async def create_job(request: Request) -> Response:
             raise
     finally:
         await form.close()
-    return JSONResponse(
+    return FiniteJSONResponse(
         {"id": job.id, "members": members},
         status_code=201,
         headers={"Location": f"/api/jobs/{job.id}"},
@@ -239,18 +233,18 @@ async def create_job(request: Request) -> Response:
 
 
 async def list_jobs(request: Request) -> Response:
-    return JSONResponse({"jobs": _queue(request).list()})
+    return FiniteJSONResponse({"jobs": _queue(request).list()})
 
 
 async def get_job(request: Request) -> Response:
     job = _job(request)
-    return JSONResponse(_queue(request).summary(job))
+    return FiniteJSONResponse(_queue(request).summary(job))
 
 
 async def delete_job(request: Request) -> Response:
     job = _job(request)
     _queue(request).cancel(job.id)
-    return JSONResponse(_queue(request).summary(job))
+    return FiniteJSONResponse(_queue(request).summary(job))
 
 
 def _encode_png(image) -> bytes:
@@ -327,7 +321,7 @@ async def job_events(request: Request) -> Response:
                     done = job.done
             if changed:
                 event = "end" if done else "progress"
-                yield f"event: {event}\ndata: {json.dumps(state)}\n\n"
+                yield f"event: {event}\ndata: {finite_json.dumps(state)}\n\n"
                 last_sent = time.monotonic()
                 if done:
                     return
@@ -341,7 +335,7 @@ async def job_events(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    return FiniteJSONResponse({"status": "ok"})
 
 
 async def index(request: Request) -> Response:

@@ -78,7 +78,7 @@ class Job:
     png_cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def __post_init__(self):
-        self.budget = int(self.options.get("evaluations", DEFAULT_EVALUATIONS))
+        self.budget = self.options.get("evaluations", DEFAULT_EVALUATIONS)  # a checked int
 
     @property
     def done(self) -> bool:
@@ -110,21 +110,23 @@ class Job:
         return self.record() | {"histories": self.histories}
 
     @classmethod
-    def restore(cls, record: dict, saved_log: dict | None) -> Job:
+    def restore(cls, record: dict, histories: list[list[dict]]) -> Job:
+        """A job of an earlier server from its job.json and loss histories, both checked by
+        stylejax.studio.schema (JobStore.saved_jobs)."""
         job = cls(
             id=record["id"],
-            options=record.get("options") or {},
-            styles=int(record.get("styles", 1)),
-            members=int(record.get("members", 1)),
-            names=record.get("names") or {},
-            created=float(record.get("created", 0.0)),
+            options=record["options"],
+            styles=record["styles"],
+            members=record["members"],
+            names=record["names"],
+            created=float(record["created"]),
         )
         for name in ("status", "started", "finished", "evaluations", "budget", "seconds"):
             if record.get(name) is not None:
                 setattr(job, name, record[name])
         job.size, job.error = record.get("size"), record.get("error")
         job.losses = record.get("losses") or []
-        job.histories = (saved_log or {}).get("histories") or []
+        job.histories = histories
         return job
 
 
@@ -151,8 +153,8 @@ class JobQueue:
 
     def _restore(self) -> None:
         """Lists the jobs of an earlier server; unfinished ones are marked cancelled."""
-        for record, saved_log in self.store.saved_jobs():
-            job = Job.restore(record, saved_log)
+        for record, histories in self.store.saved_jobs():
+            job = Job.restore(record, histories)
             if not job.done:
                 job.status = "cancelled"
                 job.error = "the server stopped before this job finished"
@@ -275,10 +277,14 @@ class JobQueue:
         content = str(self.store.path(job.id, "content"))
         styles = [str(self.store.path(job.id, f"style-{i}")) for i in range(job.styles)]
         last_write = [0.0]
+        overflow: list[str] = []  # why the loss is not finite, once it is not
 
         def callback(update) -> bool:
             self._progress(job, update, last_write)
-            return job.cancel.is_set()
+            problem = nonfinite_loss(update, sweep=job.members > 1)
+            if problem is not None and not overflow:
+                overflow.append(problem)
+            return job.cancel.is_set() or bool(overflow)
 
         status, error, returned = "finished", None, None
         try:
@@ -296,7 +302,9 @@ class JobQueue:
                 for member, image in enumerate(results):
                     if image is not None and member < len(job.images):
                         job.images[member] = to_pil(image)
-        if status == "finished" and job.cancel.is_set():
+        if status == "finished" and overflow:  # stopped by the callback: nothing more to gain
+            status, error = "failed", overflow[0]
+        elif status == "finished" and job.cancel.is_set():
             status = "cancelled"
         self._save_results(job)
         with self.lock:
@@ -373,6 +381,22 @@ class JobQueue:
         """A finished job's result file, if it was written."""
         path = self.store.path(job.id, result_name(member, extension))
         return path if path.is_file() else None
+
+
+def nonfinite_loss(update, sweep: bool = False) -> str | None:
+    """Why a job must stop, when a member's latest loss is not finite (a weight too large for
+    float32 makes it inf at the first evaluation); None while every loss is finite."""
+    for k, losses in enumerate(update.losses):
+        for term in ("total", "content", "style", "tv"):
+            value = losses.get(term)
+            if isinstance(value, float) and not math.isfinite(value):
+                member = f" in sweep member {update.first + k}" if sweep else ""
+                return (
+                    f"the {term} loss is {value} at evaluation {update.evaluations}{member}: "
+                    f"the loss overflowed float32 (about 3.4e38 at most); lower style_weight, "
+                    f"content_weight or tv_weight"
+                )
+    return None
 
 
 def eta_seconds(job: Job) -> float | None:

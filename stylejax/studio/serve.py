@@ -7,6 +7,7 @@ which every request must then carry (see README, "Studio").
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 import webbrowser
@@ -50,8 +51,8 @@ def check(args: argparse.Namespace) -> None:
     """Raises ValueError for settings that cannot work."""
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
-    if not args.max_upload_mb > 0:
-        raise ValueError(f"--max-upload-mb must be positive, got {args.max_upload_mb}")
+    if not (math.isfinite(args.max_upload_mb * 2**20) and args.max_upload_mb > 0):
+        raise ValueError(f"--max-upload-mb must be a finite number > 0, got {args.max_upload_mb}")
     if args.queue_size < 1:
         raise ValueError(f"--queue-size must be at least 1, got {args.queue_size}")
     if args.max_pixels < 1:

@@ -15,10 +15,13 @@ import re
 import secrets
 import shutil
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
+from stylejax.files import finite_json
 from stylejax.files.atomic import atomic_write
+from stylejax.studio.schema import BadRecord, checked_histories, checked_record
 
 ID_PATTERN = re.compile(r"[0-9a-f]{16}")
 JOBS = "jobs"
@@ -84,30 +87,46 @@ class JobStore:
         return path
 
     def write_json(self, job_id: str, name: str, data: dict) -> None:
-        self.write_bytes(job_id, name, json.dumps(data, indent=1).encode())
+        """Standard JSON: a non-finite number (an overflowed loss) is written as null."""
+        self.write_bytes(job_id, name, finite_json.dumps(data, indent=1).encode())
 
     def save_png(self, job_id: str, name: str, image: Image.Image) -> None:
         with atomic_write(self.path(job_id, name)) as tmp:
             image.save(tmp, format="PNG")
 
-    def read_json(self, job_id: str, name: str) -> dict | None:
+    def read_json(self, job_id: str, name: str) -> Any:
+        """The file's JSON value, of any type (see stylejax.studio.schema); None if unreadable."""
         try:
             return json.loads(self.path(job_id, name).read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: nested too deeply
             return None
 
     def exists(self, job_id: str, name: str) -> bool:
         return self.path(job_id, name).is_file()
 
-    def saved_jobs(self) -> list[tuple[dict, dict | None]]:
-        """(job.json, log.json or None) of every readable job folder, oldest first."""
+    def saved_jobs(self) -> list[tuple[dict, list[list[dict]]]]:
+        """(job.json, log.json's loss histories) of every job folder whose job.json is readable
+        and fits the schema (stylejax.studio.schema), oldest first; the others are skipped with
+        a warning. A log.json that is missing or does not fit gives no histories."""
         found = []
         for folder in self.root.iterdir():
             if not (folder.is_dir() and valid_id(folder.name)):
                 continue
-            record = self.read_json(folder.name, JOB_FILE)
-            if record is None or record.get("id") != folder.name:
+            raw = self.read_json(folder.name, JOB_FILE)
+            if raw is None:
                 log.warning("skipping %s: no readable %s", folder, JOB_FILE)
                 continue
-            found.append((record, self.read_json(folder.name, LOG_FILE)))
-        return sorted(found, key=lambda pair: pair[0].get("created", 0))
+            try:
+                record = checked_record(raw, folder.name)
+            except BadRecord as e:
+                log.warning("skipping %s: %s", folder, e)
+                continue
+            histories = []
+            saved_log = self.read_json(folder.name, LOG_FILE)
+            if saved_log is not None:
+                try:
+                    histories = checked_histories(saved_log, record["members"])
+                except BadRecord as e:
+                    log.warning("%s: ignoring its loss histories: %s", folder, e)
+            found.append((record, histories))
+        return sorted(found, key=lambda pair: pair[0]["created"])
