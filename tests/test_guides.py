@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from stylejax import guided_losses, guides, losses, masks
-from stylejax.masks import MaskError
-from stylejax.vgg import TORCHVISION, VGG19, pooling_count
+from stylejax.model.vgg import TORCHVISION, VGG19, pooling_count
+from stylejax.objective import guided as guided_losses
+from stylejax.objective import guides, losses, masks
+from stylejax.objective.masks import MaskError
 from tests.reference import random_params
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255,) * 3, (0,) * 3

@@ -3,8 +3,8 @@
 A mask is a label image: each distinct colour (or grey level) is a region. `labels_from_mask`
 turns one into a region index map at the content's size, `assign_styles` pairs regions with
 style images, and `style_selection` reads the optional mask of a style image. Everything here is
-NumPy and Pillow, run once per scale before optimization; `stylejax.guides` turns the index map
-into guide channels and `stylejax.guided_losses` uses them.
+NumPy and Pillow, run once per scale before optimization; `objective.guides` turns the index
+map into guide channels and `objective.guided` uses them.
 
 Conventions:
 
@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageColor
 
-from stylejax import images
+from stylejax.files import images
 
 Color = tuple[int, int, int]
 
@@ -268,7 +268,7 @@ def style_selection(
     what: str = "style mask",
 ) -> np.ndarray:
     """The part of a style image to learn from, as (height, width) int32 labels: 0 selected,
-    1 not (the labels `stylejax.guides.soft_guides(labels, 2, blur)` takes; keep channel 0).
+    1 not (the labels `guides.soft_guides(labels, 2, blur)` takes; keep channel 0).
 
     Args:
       mask: the style mask: file path, PIL image or array, any size (resized with NEAREST).

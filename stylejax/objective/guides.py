@@ -2,7 +2,7 @@
 input and at every VGG layer's resolution.
 
 A guide T_r is a (H, W) map in [0, 1] per region r. `soft_guides` makes them from a region index
-map (`stylejax.masks.labels_from_mask`), blurred so that seams do not show; `guides_at_layers`
+map (`masks.labels_from_mask`), blurred so that seams do not show; `guides_at_layers`
 brings them to the resolution of each layer, either by plain area downsampling or by the paper's
 erosion, which keeps only the neurons whose receptive field lies inside the region. All pure
 JAX, jittable with `regions`, `blur_px`, `layers` and `erode` static.
@@ -17,13 +17,13 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from stylejax.vgg import LAYERS, check_layers, deepest
+from stylejax.model.vgg import LAYERS, check_layers, deepest
 
 # Radius of the Gaussian kernel in standard deviations: scipy.ndimage.gaussian_filter's default
 # `truncate`, so that the blur can be checked against it.
 TRUNCATE = 4.0
 # An eroded guide holding less than this many neurons' worth of weight (Σ T², see
-# `stylejax.guided_losses`) falls back to the plain guide at that layer (see `guides_at_layers`).
+# `stylejax.objective.guided`) falls back to the plain guide at that layer (see `guides_at_layers`).
 MIN_ERODED_MASS = 1.0
 
 

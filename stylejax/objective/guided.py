@@ -1,6 +1,6 @@
 """Guided statistics and the guided style loss (Gatys et al. 2017, §4.1), pure JAX.
 
-Each region r has a guide T_r at the layer's resolution (`stylejax.guides`). The paper weights
+Each region r has a guide T_r at the layer's resolution (`objective.guides`). The paper weights
 the features by it, F_r = F ∘ T_r, and takes G_r = F_r F_rᵀ, so each position p counts with
 weight w_r(p) = T_r(p)². Every statistic here is an average over positions with those weights,
 normalized by the region's guide mass m_r = Σ_p T_r(p)²:
@@ -33,7 +33,7 @@ def _flat(features: jax.Array, guides: jax.Array) -> tuple[jax.Array, jax.Array]
     if guides.ndim != 4 or guides.shape[0] not in (1, n) or guides.shape[2:] != (h, w):
         raise ValueError(
             f"guides must be (N or 1, R, {h}, {w}) for features of shape {features.shape}, "
-            f"got {guides.shape}; bring them to the layer with stylejax.guides.guides_at_layers"
+            f"got {guides.shape}; bring them to the layer with guides.guides_at_layers"
         )
     weights = jnp.square(guides.astype(features.dtype)).reshape(guides.shape[:2] + (h * w,))
     weights = jnp.broadcast_to(weights, (n,) + weights.shape[1:])
