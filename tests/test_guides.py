@@ -348,9 +348,9 @@ def one_line_error(match, call, *args, **kwargs):
 
 
 def test_more_regions_than_styles_or_a_style_without_region_is_refused():
-    one_line_error("3 styled regions.*only 2 --style", masks.assign_styles, (RED, GREEN, BLUE), 2)
+    one_line_error("3 styled regions.*only 2 style", masks.assign_styles, (RED, GREEN, BLUE), 2)
     one_line_error("style image 3 has no region", masks.assign_styles, (RED, GREEN), 3)
-    one_line_error("--keep-content #0000ff is not", masks.assign_styles, (RED, GREEN), 2, BLUE)
+    one_line_error("keep_content #0000ff is not", masks.assign_styles, (RED, GREEN), 2, BLUE)
 
 
 def test_a_mask_that_is_not_an_image_is_refused(tmp_path):
@@ -373,7 +373,7 @@ def test_an_empty_style_mask_region_is_refused():
 def test_mask_colours_not_in_the_mask_are_refused():
     rgb = mask_of([[RED, RED, BLUE, BLUE]] * 4)
     one_line_error(
-        "#00ff00 from --mask-colors are not in the mask, which holds #ff0000, #0000ff",
+        "#00ff00 from mask_colors are not in the mask, which holds #ff0000, #0000ff",
         masks.labels_from_mask,
         rgb,
         colors=["red", "lime"],

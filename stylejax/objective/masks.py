@@ -165,14 +165,14 @@ def _nearest_listed(rgb: np.ndarray, colors: tuple[Color, ...], what: str) -> np
         found = _distinct_in_reading_order(rgb)[1]
         shown = ", ".join(map(color_name, found[:8])) + (" ..." if len(found) > 8 else "")
         raise MaskError(
-            f"{what}: the colour(s) {', '.join(map(color_name, absent))} from --mask-colors "
+            f"{what}: the colour(s) {', '.join(map(color_name, absent))} from mask_colors "
             f"are not in the mask, which holds {shown}"
         )
     unlisted = ~near.any(axis=0)
     if unlisted.mean() > MAX_UNLISTED_FRACTION:
         y, x = np.argwhere(unlisted)[0]
         raise MaskError(
-            f"{what}: {unlisted.mean():.0%} of the mask is none of the --mask-colors (e.g. "
+            f"{what}: {unlisted.mean():.0%} of the mask is none of the mask_colors (e.g. "
             f"{color_name(tuple(int(v) for v in rgb[y, x]))} at x={x}, y={y}); list every "
             f"region's colour"
         )
@@ -209,11 +209,11 @@ def labels_from_mask(
         return RegionMap(labels, found)
     listed = tuple(parse_color(c) for c in colors)
     if not listed:
-        raise MaskError(f"{what}: --mask-colors is empty; list at least one colour")
+        raise MaskError(f"{what}: mask_colors is empty; list at least one colour")
     twice = sorted({c for c in listed if listed.count(c) > 1})
     if twice:
         raise MaskError(
-            f"--mask-colors lists {', '.join(map(color_name, twice))} more than once; "
+            f"mask_colors lists {', '.join(map(color_name, twice))} more than once; "
             f"give each region's colour once"
         )
     return RegionMap(_nearest_listed(rgb, listed, what), listed)
@@ -239,20 +239,20 @@ def assign_styles(
     colors = tuple(colors)
     if keep_content is not None and keep_content not in colors:
         raise MaskError(
-            f"--keep-content {color_name(keep_content)} is not a colour of the mask, which "
+            f"keep_content {color_name(keep_content)} is not a colour of the mask, which "
             f"holds {', '.join(map(color_name, colors))}"
         )
     styled = [c for c in colors if c != keep_content]
     if len(styled) > style_count:
         raise MaskError(
             f"the mask has {len(styled)} styled regions ({', '.join(map(color_name, styled))})"
-            f" but only {style_count} --style image(s); give one style per region, recolour "
-            f"the mask with fewer colours, or pass --mask-colors (a JPEG or anti-aliased mask "
+            f" but only {style_count} style image(s); give one style per region, recolour "
+            f"the mask with fewer colours, or give mask_colors (a JPEG or anti-aliased mask "
             f"has many colours: save it as PNG without anti-aliasing)"
         )
     if len(styled) < style_count:
         raise MaskError(
-            f"the mask has {len(styled)} styled region(s) but {style_count} --style images, so "
+            f"the mask has {len(styled)} styled region(s) but {style_count} style images, so "
             f"style image {len(styled) + 1} has no region; add a colour to the mask or drop "
             f"the style"
         )

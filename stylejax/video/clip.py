@@ -15,7 +15,7 @@ Conventions:
   They must all have the same size. A folder has no rate: `folder_fps` (default 25) gives
   `start` and `duration` their meaning and the clip its rate.
 - Working size: with `size`, each frame's longest side is resampled to `size` pixels (Lanczos,
-  as `stylejax.images.load` does).
+  as `stylejax.files.images.load` does).
 - Writing a file: `.mp4` is H.264 (yuv420p, CRF 18), `.webm` VP9 (yuv420p, CRF 30), `.gif`
   8-bit palettes per frame (written by Pillow). yuv420p needs even sides: an odd last row or
   column is repeated once (nothing is cut). The rate is kept; a GIF stores delays in 1/100 s,
@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stylejax import images
-from stylejax.atomic import atomic_write
+from stylejax.files import images
+from stylejax.files.atomic import atomic_write
 from stylejax.video.extra import require
 
 DEFAULT_FOLDER_FPS = Fraction(25)

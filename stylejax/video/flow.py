@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stylejax.atomic import atomic_write
+from stylejax.files.atomic import atomic_write
 from stylejax.video.extra import require
 
 OCCLUSION_RELATIVE = 0.01
