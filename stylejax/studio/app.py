@@ -373,7 +373,9 @@ class Guard:
     """ASGI middleware that refuses requests before they reach a route.
 
     - Host: with `allowed_hosts` (localhost names when bound to localhost), any other Host
-      header is refused, so a DNS-rebinding page cannot talk to the studio.
+      header is refused, so a DNS-rebinding page cannot talk to the studio. (Starlette's
+      TrustedHostMiddleware does the same test but answers in plain text, and every refusal of
+      this API is a JSON error; the test is these few lines, in one place with the others.)
     - Origin: a POST or DELETE whose Origin differs from its Host is refused (another web site
       must not start or cancel jobs through the user's browser).
     - Token: with a token, every request carries it as `Authorization: Bearer TOKEN` (or
