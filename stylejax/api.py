@@ -42,7 +42,7 @@ NOT_OPTIONS = (
 )
 OPTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in NOT_OPTIONS)
 # Options whose value is a sequence by nature, not a sweep.
-SEQUENCES = ("style_layers", "style_blend")
+SEQUENCES = ("style_layers", "style_blend", "style_layer_weights")
 
 ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
@@ -94,7 +94,7 @@ def check_options(**options) -> tuple[Config, dict[str, tuple]]:
             if len(values) > 1:
                 axes[name] = values
             value = values[0]
-        elif name in SEQUENCES and value is not None:
+        elif name in SEQUENCES and value is not None and not isinstance(value, str):
             value = tuple(value)
         scalars[name] = value
     try:

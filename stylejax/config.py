@@ -13,7 +13,7 @@ from pathlib import Path
 
 import jax.numpy as jnp
 
-from stylejax import colors, objective, pyramid
+from stylejax import colors, objective, pyramid, vgg
 from stylejax.objective import LossWeights
 from stylejax.vgg import LAYERS, POOLINGS
 
@@ -26,6 +26,18 @@ SEED_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # the balance of the long-standing Caffe-VGG19 reference, jcjohnson/neural-style (content 5,
 # style 100, same Gram and MSE definitions), which we also checked by eye (BENCHMARKS.md).
 STYLE_SCALE = {"torchvision": 1.0, "caffe": 2e-5}
+# The same for the Wasserstein style loss, whose units are squared activations like the content
+# loss's, so one factor serves every weight set (their balance does not depend on the
+# activations' scale). It puts `style_weight` 1e6 at crowsonkb's balance: content weight 0.015
+# against style layer weights summing to 1, i.e. per layer (1/5) / 0.015 = 13.3 times the
+# content weight on average, = 1e6 / 75000.
+W2_STYLE_SCALE = 1 / 75_000
+STYLE_LOSSES = objective.STYLE_LOSSES
+PADDINGS = vgg.PADDINGS
+# Named per-layer style weights (`style_layer_weights`), relative, in the order of
+# `style_layers`. "kc": crowsonkb's 256:64:16:4:1 over relu1_1..relu5_1, each layer 4 times the
+# next, for any number of layers.
+LAYER_WEIGHTS = ("equal", "kc")
 
 OPTIMIZERS = ("lbfgs", "jaxopt-lbfgsb", "jaxopt-lbfgs", "optax-lbfgs", "adam")
 # Optimizers whose every step costs exactly one evaluation: the only ones a sweep may batch.
@@ -73,6 +85,13 @@ class Config:
     remat: bool = False  # recompute VGG blocks in the backward pass: less memory, more time
     optimizer: str = "lbfgs"  # see BENCHMARKS.md
     learning_rate: float = 0.02  # Adam only
+    style_loss: str = "gram"  # "gram" (Gatys) or "wasserstein" (Gaussian W2, crowsonkb)
+    # relative weight of each style layer: "equal", "kc" (256:64:16:4:1) or one number per
+    # layer; scaled to average 1, so style_weight is the weight of an average layer
+    style_layer_weights: str | tuple[float, ...] = "equal"
+    style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
+    average: float | None = None  # EMA decay of the iterates (e.g. 0.99): the output; None/0: off
+    padding: str = "zeros"  # VGG's first conv border: zeros (VGG), replicate, reflect
     max_pixels: int = 100_000_000  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
@@ -116,6 +135,21 @@ class Config:
         _one_of(self, "pooling", POOLINGS)
         _one_of(self, "precision", PRECISIONS)
         _one_of(self, "scale_split", SPLITS)
+        _one_of(self, "style_loss", STYLE_LOSSES)
+        _one_of(self, "padding", PADDINGS)
+        if not isinstance(self.style_normalize, bool):
+            raise ConfigError(
+                "style_normalize", f"must be true or false, got {self.style_normalize!r}"
+            )
+        if self.average is not None and not (
+            isinstance(self.average, (int, float))
+            and not isinstance(self.average, bool)
+            and 0 <= self.average < 1
+        ):
+            raise ConfigError(
+                "average", f"must be a decay in [0, 1) such as 0.99 (0: off), got {self.average!r}"
+            )
+        _check_layer_weights(self)
         if self.preserve_colors is not None:
             _one_of(self, "preserve_colors", COLOR_MODES)
         if self.content_layer not in LAYERS:
@@ -137,6 +171,57 @@ class Config:
             raise ConfigError(
                 "output", f"must end in {', '.join(IMAGE_EXTENSIONS)}, got {self.output!r}"
             )
+
+
+def _check_layer_weights(config: Config) -> None:
+    weights = config.style_layer_weights
+    if isinstance(weights, str):
+        if weights not in LAYER_WEIGHTS:
+            raise ConfigError(
+                "style_layer_weights",
+                f"must be one of {', '.join(LAYER_WEIGHTS)} or one number per style layer, "
+                f"got {weights!r}",
+            )
+        return
+    if not isinstance(weights, tuple) or not all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights
+    ):
+        raise ConfigError(
+            "style_layer_weights", f"must be a name or a sequence of numbers, got {weights!r}"
+        )
+    if len(weights) != len(config.style_layers):
+        raise ConfigError(
+            "style_layer_weights",
+            f"has {len(weights)} values for {len(config.style_layers)} style layers",
+        )
+    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+        raise ConfigError("style_layer_weights", "values must be >= 0 with a positive sum")
+
+
+def layer_weights(config: Config) -> tuple[float, ...]:
+    """Each style layer's relative weight, scaled to average 1 ("equal": all exactly 1).
+
+    .. note:: crowsonkb scales its 256:64:16:4:1 to sum 1; here they average 1, so the total
+       style weight stays `style_weight` × layers whatever the choice, as with "equal" (the
+       seed's). crowsonkb's per-layer weights are ours divided by the number of layers.
+    """
+    weights = config.style_layer_weights
+    count = len(config.style_layers)
+    if weights == "equal":
+        return (1.0,) * count
+    if weights == "kc":
+        weights = tuple(4.0 ** (count - 1 - i) for i in range(count))
+    total = sum(weights)
+    return tuple(count * w / total for w in weights)
+
+
+def style_scale(config: Config, weight_set: str) -> float:
+    """The factor from `style_weight` to the effective weight of an average style layer."""
+    if weight_set not in STYLE_SCALE:
+        raise ValueError(f"no style scale for weight set {weight_set!r}")
+    if config.style_loss == "wasserstein":
+        return W2_STYLE_SCALE
+    return STYLE_SCALE[weight_set]
 
 
 def first_size(config: Config) -> int:
@@ -162,6 +247,35 @@ def _one_of(config: Config, name: str, choices: tuple[str, ...]) -> None:
         raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
+# The settings of the algorithm itself, before issue 16 changed any default: what `--preset
+# classic` pins, so that a later change of a default cannot change it.
+CLASSIC = dict(
+    size=256,
+    min_size=None,
+    scale_step=2**0.5,
+    scale_split="equal",
+    style_scale=1.0,
+    evaluations=300,
+    iterations=None,
+    content_weight=1.0,
+    style_weight=1e6,
+    tv_weight=0.0,
+    content_layer="relu4_1",
+    style_layers=SEED_STYLE_LAYERS,
+    pooling="avg",
+    preserve_colors=None,
+    precision="float32",
+    init="random",
+    seed=0,
+    optimizer="lbfgs",
+    learning_rate=0.02,
+    style_loss="gram",
+    style_layer_weights="equal",
+    style_normalize=False,
+    average=None,
+    padding="zeros",
+)
+
 PRESETS: dict[str, dict] = {
     # The reference algorithm of DEVELOPERS.md, exactly: single scale, float32.
     "seed": dict(
@@ -178,7 +292,16 @@ PRESETS: dict[str, dict] = {
         init="random",
         seed=0,
         save_every=10,
+        optimizer="lbfgs",
+        style_scale=1.0,
+        style_loss="gram",
+        style_layer_weights="equal",
+        style_normalize=False,
+        average=None,
+        padding="zeros",
     ),
+    # The defaults before issue 16, so that earlier results can be reproduced.
+    "classic": CLASSIC,
     # A first run on a laptop CPU and the smoke tests: small and quick.
     "tiny": dict(size=64, evaluations=30),
 }
@@ -196,13 +319,15 @@ def preset(name: str, **overrides) -> Config:
 
 
 def effective_weights(config: Config, weight_set: str) -> LossWeights:
-    """The loss weights actually used: the config's, scaled for the weight set."""
-    if weight_set not in STYLE_SCALE:
-        raise ValueError(f"no style scale for weight set {weight_set!r}")
-    # Every style layer weighs the same, as in the seed.
-    style = config.style_weight * STYLE_SCALE[weight_set]
+    """The loss weights actually used: the config's, scaled for the weight set and the style
+    loss, each style layer by its `layer_weights` ("equal": all the same, as in the seed)."""
+    style = config.style_weight * style_scale(config, weight_set)
+    relative = layer_weights(config)
     return LossWeights(
         content={config.content_layer: jnp.float32(config.content_weight)},
-        style={name: jnp.float32(style) for name in config.style_layers},
+        style={
+            name: jnp.float32(style if config.style_layer_weights == "equal" else style * w)
+            for name, w in zip(config.style_layers, relative, strict=True)
+        },
         tv=jnp.float32(config.tv_weight),
     )

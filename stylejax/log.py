@@ -9,7 +9,7 @@ from pathlib import Path
 import jax
 
 from stylejax.atomic import atomic_write
-from stylejax.config import STYLE_SCALE
+from stylejax.config import style_scale
 from stylejax.optimize import Result
 from stylejax.pipeline import Plan
 from stylejax.sweep import label
@@ -58,9 +58,10 @@ def write(
             "source": source,
             "preprocessing": plan.weights.preprocessing.name,
         },
-        "weights_note": f"effective style weights = --style-weight x {STYLE_SCALE[source]:g}, "
-        f"the scale factor of the {source} weight set (stylejax.config.STYLE_SCALE); "
-        f"logged losses are unweighted except total",
+        "weights_note": f"effective style weights = --style-weight x "
+        f"{style_scale(plan.config, source):g}, the scale factor of the {source} weight set "
+        f"for the {plan.config.style_loss} loss (stylejax.config.style_scale), x each layer's "
+        f"relative weight; logged losses are unweighted except total",
         "device": str(jax.devices()[0]),
         "devices": jax.device_count(),
         "image_size": list(plan.scales[-1].shape),

@@ -344,7 +344,9 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
             shard(np.asarray(images_now), batch_mesh, batched=True),
             LossInputs(params, targets, weights),
             plan.objective,
-            Solver(config.optimizer, learning_rate=config.learning_rate),
+            Solver(
+                config.optimizer, learning_rate=config.learning_rate, average=config.average or None
+            ),
             evaluations=scale.evaluations,
             iterations=config.iterations,
             chunk=config.save_every or 10,

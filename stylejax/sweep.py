@@ -83,6 +83,9 @@ def objective_for(configs: list[Config], preprocessing) -> Objective:
         preprocessing,
         remat=first.remat,
         precision=first.precision,
+        style_loss=first.style_loss,
+        style_normalize=first.style_normalize,
+        padding=first.padding,
     )
 
 
