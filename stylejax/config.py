@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stylejax.files.images import DEFAULT_MAX_PIXELS
-from stylejax.model.vgg import LAYERS, POOLINGS
+from stylejax.model.vgg import LAYERS, PADDINGS, POOLINGS
 from stylejax.objective.colors import MODES as COLOR_MODES
-from stylejax.objective.total import PRECISIONS
+from stylejax.objective.total import PRECISIONS, STYLE_LOSSES
 from stylejax.optim.solvers import ADAM_LEARNING_RATE, OPTIMIZERS
 
 SEED_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -33,6 +33,15 @@ SEED_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # jcjohnson/neural-style (content 5, style 100, same Gram and MSE definitions), which we also
 # checked by eye (BENCHMARKS.md).
 STYLE_WEIGHT_FACTOR = {"torchvision": 1.0, "caffe": 2e-5}
+# The same for the Wasserstein style loss, whose units are squared activations like the content
+# loss's, so one factor serves every weight set. It puts `style_weight` 1e6 at crowsonkb's
+# balance: content weight 0.015 against style layer weights summing to 1, i.e. per layer
+# (1/5) / 0.015 = 13.3 times the content weight on average, = 1e6 / 75000.
+W2_STYLE_WEIGHT_FACTOR = 1 / 75_000
+# Named per-layer style weights (`style_layer_weights`), relative, in the order of
+# `style_layers`. "kc": crowsonkb's 256:64:16:4:1 over relu1_1..relu5_1, each layer 4 times the
+# next, for any number of layers.
+LAYER_WEIGHTS = ("equal", "kc")
 
 # How the evaluation budget is spread over a pyramid's scales (stylejax.engine.pyramid).
 SPLITS = ("equal", "pixels")
@@ -94,6 +103,13 @@ class Config:
     remat: bool = False  # recompute VGG blocks in the backward pass: less memory, more time
     optimizer: str = "lbfgs"  # see BENCHMARKS.md
     learning_rate: float = ADAM_LEARNING_RATE  # Adam's step size, in [0, 1] pixel units
+    style_loss: str = "gram"  # "gram" (Gatys) or "wasserstein" (Gaussian W2, crowsonkb)
+    # relative weight of each style layer: "equal", "kc" (256:64:16:4:1) or one number per
+    # layer; scaled to average 1, so style_weight is the weight of an average layer
+    style_layer_weights: str | tuple[float, ...] = "equal"
+    style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
+    average: float | None = None  # EMA decay of the iterates (e.g. 0.99): the output; None/0: off
+    padding: str = "zeros"  # VGG's first conv border: zeros (VGG), replicate, reflect
     max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
@@ -122,7 +138,7 @@ class Config:
         _reals(self, "style_blend")
         if self.style_blend and not sum(self.style_blend) > 0:
             raise ConfigError("style_blend", "values must be >= 0 with a positive sum")
-        for name in ("remat", "resume", "overwrite"):
+        for name in ("remat", "resume", "overwrite", "style_normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.precision, str):
@@ -132,6 +148,23 @@ class Config:
         _one_of(self, "precision", tuple(PRECISIONS))
         _one_of(self, "scale_split", SPLITS)
         _one_of(self, "preserve_colors", COLOR_MODES, optional=True)
+        _one_of(self, "style_loss", STYLE_LOSSES)
+        _one_of(self, "padding", PADDINGS)
+        if self.average is not None:
+            value = self.average
+            if not (isinstance(value, numbers.Real) and not isinstance(value, bool)) or not (
+                0 <= value < 1
+            ):
+                raise ConfigError(
+                    "average", f"must be a decay in [0, 1) such as 0.99 (0: off), got {value!r}"
+                )
+            _set(self, "average", float(value))
+        if isinstance(self.style_layer_weights, str):
+            _one_of(self, "style_layer_weights", LAYER_WEIGHTS)
+        else:
+            _reals(self, "style_layer_weights")
+            if not sum(self.style_layer_weights) > 0:
+                raise ConfigError("style_layer_weights", "values must be >= 0 with a positive sum")
         if self.content_layer not in LAYERS:
             raise ConfigError(
                 "content_layer",
@@ -233,6 +266,35 @@ def _one_of(config: Config, name: str, choices: tuple[str, ...], optional: bool 
         raise ConfigError(name, f"must be one of {', '.join(choices)}, got {value!r}")
 
 
+# The settings of the algorithm itself before issue 16 changed any default: what `--preset
+# classic` pins, so that a later change of a default cannot change it.
+CLASSIC = dict(
+    size=256,
+    min_size=None,
+    scale_step=2**0.5,
+    scale_split="equal",
+    style_scale=1.0,
+    evaluations=300,
+    iterations=None,
+    content_weight=1.0,
+    style_weight=1e6,
+    tv_weight=0.0,
+    content_layer="relu4_1",
+    style_layers=SEED_STYLE_LAYERS,
+    pooling="avg",
+    preserve_colors=None,
+    precision="float32",
+    init="random",
+    seed=0,
+    optimizer="lbfgs",
+    learning_rate=ADAM_LEARNING_RATE,
+    style_loss="gram",
+    style_layer_weights="equal",
+    style_normalize=False,
+    average=None,
+    padding="zeros",
+)
+
 PRESETS: dict[str, dict] = {
     # The reference algorithm of the developers' brief, exactly: single scale, float32.
     "seed": dict(
@@ -249,7 +311,16 @@ PRESETS: dict[str, dict] = {
         init="random",
         seed=0,
         save_every=10,
+        optimizer="lbfgs",
+        style_scale=1.0,
+        style_loss="gram",
+        style_layer_weights="equal",
+        style_normalize=False,
+        average=None,
+        padding="zeros",
     ),
+    # The defaults before issue 16, so that earlier results can be reproduced.
+    "classic": CLASSIC,
     # A first run on a laptop CPU and the smoke tests: small and quick.
     "tiny": dict(size=64, evaluations=30),
 }
@@ -281,7 +352,7 @@ NOT_OPTIONS = (
 )
 OPTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in NOT_OPTIONS)
 # Options whose value is a sequence by nature, not a sweep.
-SEQUENCES = ("style_layers", "style_blend")
+SEQUENCES = ("style_layers", "style_blend", "style_layer_weights")
 
 
 def from_options(options: Mapping) -> tuple[Config, dict[str, tuple]]:
@@ -340,3 +411,29 @@ def label(member: Config, axes: Mapping[str, tuple]) -> str:
         value = getattr(member, name)
         parts.append(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}")
     return "_".join(parts)
+
+
+def layer_weights(config: Config) -> tuple[float, ...]:
+    """Each style layer's relative weight, scaled to average 1 ("equal": all exactly 1).
+
+    .. note:: crowsonkb scales its 256:64:16:4:1 to sum 1; here they average 1, so the total
+       style weight stays `style_weight` × layers whatever the choice, as with "equal" (the
+       seed's). crowsonkb's per-layer weights are ours divided by the number of layers.
+    """
+    weights = config.style_layer_weights
+    count = len(config.style_layers)
+    if weights == "equal":
+        return (1.0,) * count
+    if weights == "kc":
+        weights = tuple(4.0 ** (count - 1 - i) for i in range(count))
+    total = sum(weights)
+    return tuple(count * w / total for w in weights)
+
+
+def style_weight_factor(config: Config, weight_set: str) -> float:
+    """The factor from `style_weight` to the effective weight of an average style layer."""
+    if weight_set not in STYLE_WEIGHT_FACTOR:
+        raise ValueError(f"no style-weight factor for weight set {weight_set!r}")
+    if config.style_loss == "wasserstein":
+        return W2_STYLE_WEIGHT_FACTOR
+    return STYLE_WEIGHT_FACTOR[weight_set]

@@ -99,8 +99,11 @@ def torch_reference_features(images_nhwc, layers_oihw, preprocessing, pooling, n
     return {name: f.permute(0, 2, 3, 1).numpy().copy() for name, f in out.items()}
 
 
-def torch_vgg(x, layers_oihw, preprocessing, pooling, names):
+def torch_vgg(x, layers_oihw, preprocessing, pooling, names, padding="zeros"):
     """VGG19 on an NCHW torch tensor (RGB in [0, 1]) -> {name: NCHW tensor}, differentiable.
+
+    `padding`: zeros, or torch's "replicate" / "reflect" at the first conv ("-all": every
+    conv).
 
     `preprocessing` names the weight set's input convention ("torchvision" or "caffe", or
     an object with that `name`); the convention itself comes from INPUTS above."""
@@ -118,7 +121,11 @@ def torch_vgg(x, layers_oihw, preprocessing, pooling, names):
     for name in LAYERS[: last + 1]:
         if name.startswith("conv"):
             w, b = layers_oihw[name]
-            x = F.conv2d(x, torch.tensor(w), torch.tensor(b), padding=1)
+            mode, _, scope = padding.partition("-")
+            if mode != "zeros" and (name == "conv1_1" or scope == "all"):
+                x = F.conv2d(F.pad(x, (1, 1, 1, 1), mode=mode), torch.tensor(w), torch.tensor(b))
+            else:
+                x = F.conv2d(x, torch.tensor(w), torch.tensor(b), padding=1)
         elif name.startswith("relu"):
             x = F.relu(x)
         else:

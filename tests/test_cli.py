@@ -1,5 +1,6 @@
 """`python -m stylejax.run`: outputs, log schema, presets and clean refusals."""
 
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -9,9 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from stylejax.api import check_options
 from stylejax.cli import flags as cli
 from stylejax.cli import main as run
-from stylejax.config import SEED_STYLE_LAYERS, Config, preset
+from stylejax.config import PRESETS, SEED_STYLE_LAYERS, Config, ConfigError, preset
+from stylejax.engine.sweep import effective_weights
 from stylejax.files import images
 from tests.tiny import FAST, smooth_image
 
@@ -61,7 +64,7 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys, weig
         assert log["weights"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert log["weights"]["source"] == "caffe"
     assert log["effective_weights"]["style"]["relu1_1"] == pytest.approx(1e6 * 2e-5)
-    assert "STYLE_WEIGHT_FACTOR" in log["weights_note"]
+    assert "style_weight_factor" in log["weights_note"]
     assert log["compile_seconds"] > 0 and log["seconds"] > 0
     records = log["records"]
     assert all(set(r) == RECORD_KEYS for r in records)
@@ -142,6 +145,81 @@ def test_cli_defaults_come_from_the_config():
     assert cli.parse([]) == (Config(), {}, {}, {})
 
 
+# Config fields that are not part of the algorithm: inputs, outputs, memory and bookkeeping.
+NOT_ALGORITHM = {"content", "style", "style_blend", "output", "remat", "max_pixels", "weights"}
+NOT_ALGORITHM |= {"save_every", "log", "tensorboard", "checkpoint_every", "resume", "overwrite"}
+
+
+def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting():
+    # Today the defaults are still the classic ones; the preset pins each of them, so that a
+    # changed default cannot change it.
+    assert preset("classic") == Config()
+    assert cli.parse(["--preset", "classic"]) == (Config(), {}, {}, {})
+    fields = {f.name for f in dataclasses.fields(Config)}
+    assert set(PRESETS["classic"]) == fields - NOT_ALGORITHM
+    # The seed preset pins the new options off too.
+    seed = preset("seed")
+    assert (seed.style_loss, seed.style_layer_weights, seed.padding) == ("gram", "equal", "zeros")
+    assert seed.average is None and seed.style_normalize is False
+
+
+def test_style_layer_weights_average_one_and_scale_the_style_weight():
+    def layer_weights(**options):
+        weights = effective_weights(Config(**options), "caffe").style
+        return np.array([float(weights[name]) for name in SEED_STYLE_LAYERS]) / (1e6 * 2e-5)
+
+    np.testing.assert_array_equal(layer_weights(), np.ones(5))
+    kc = np.array([256, 64, 16, 4, 1]) / 341 * 5  # crowsonkb's, scaled to average 1
+    np.testing.assert_allclose(layer_weights(style_layer_weights="kc"), kc, rtol=1e-6)
+    np.testing.assert_allclose(
+        layer_weights(style_layer_weights=(1.0, 0, 0, 0, 3.0)), [1.25, 0, 0, 0, 3.75], rtol=1e-6
+    )
+    # The Wasserstein loss has its own scale: 1e6 is crowsonkb's balance, (1/5)/0.015 per layer.
+    w2 = effective_weights(Config(style_loss="wasserstein"), "caffe").style["relu1_1"]
+    assert float(w2) == pytest.approx((1 / 5) / 0.015)
+    assert cli.parse(["--style-layer-weights", "kc"])[0].style_layer_weights == "kc"
+    parsed = cli.parse(["--style-layer-weights", "4", "3", "2", "1", "0"])[0]
+    assert parsed.style_layer_weights == (4.0, 3.0, 2.0, 1.0, 0.0)
+
+
+def test_the_new_options_through_the_library_api():
+    config, axes = check_options(
+        style_loss="wasserstein",
+        style_layer_weights=[4, 1],
+        style_layers=["relu1_1", "relu2_1"],
+        style_normalize=True,
+        average=0.99,
+        padding="reflect",
+    )
+    assert axes == {} and config.style_layer_weights == (4, 1)
+    assert check_options(style_layer_weights="kc")[0].style_layer_weights == "kc"
+    with pytest.raises(ConfigError, match="average must be a decay") as error:
+        check_options(average=-0.5)
+    assert error.value.field == "average"
+    with pytest.raises(ConfigError, match="style_normalize must be true or false"):
+        check_options(style_normalize="yes")
+
+
+def test_the_new_options_run_through_the_cli(tmp_path, weights_file):
+    out, log = tmp_path / "w2.png", tmp_path / "w2.json"
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "8"]
+    argv += ["--style-loss", "wasserstein", "--style-layer-weights", "kc", "--style-normalize"]
+    argv += ["--average", "0.9", "--padding", "replicate", "--output", str(out), "--log", str(log)]
+    assert run.main(argv) == 0
+    assert opened(out)[0] == (32, 21)
+    data = json.loads(log.read_text())
+    config = data["config"]
+    assert (config["style_loss"], config["style_layer_weights"]) == ("wasserstein", "kc")
+    assert config["average"] == 0.9 and config["style_normalize"] and config["padding"]
+    style = data["effective_weights"]["style"]
+    assert style["relu1_1"] == pytest.approx(1.6 * 1e6 / 75_000, rel=1e-6)  # 4:1, mean 1
+    assert style["relu2_1"] == pytest.approx(0.4 * 1e6 / 75_000, rel=1e-6)
+    assert "wasserstein" in data["weights_note"]
+    records = data["records"]
+    assert records[-1]["evaluations"] == 8 and all(np.isfinite(r["total"]) for r in records)
+    assert records[-1]["total"] < records[0]["total"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -160,6 +238,12 @@ def test_cli_defaults_come_from_the_config():
         (["--size", "64", "--min-size", "20"], "--min-size gives a 20x13 image, smaller than th"),
         (["--preserve-colors", "chroma"], "argument --preserve-colors: invalid choice: 'chroma'"),
         (["--precision", "float16"], "argument --precision: invalid choice: 'float16'"),
+        (["--style-loss", "sliced"], "argument --style-loss: invalid choice: 'sliced'"),
+        (["--padding", "wrap"], "argument --padding: invalid choice: 'wrap'"),
+        (["--average", "1"], "--average must be a decay in [0, 1) such as 0.99 (0: off), got 1.0"),
+        (["--style-layer-weights", "kcc"], "--style-layer-weights must be one of equal, kc"),
+        (["--style-layer-weights", "1", "2"], "--style-layer-weights has 2 values for 5 style"),
+        (["--style-layer-weights", "1", "-1"] + FAST, "--style-layer-weights values must be >= 0"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(

@@ -11,6 +11,7 @@ import sys
 from typing import NoReturn
 
 from stylejax.config import (
+    LAYER_WEIGHTS,
     PRECISION_ALIASES,
     PRESETS,
     SPLITS,
@@ -20,9 +21,9 @@ from stylejax.config import (
     preset,
     sweep_values,
 )
-from stylejax.model.vgg import POOLINGS
+from stylejax.model.vgg import PADDINGS, POOLINGS
 from stylejax.objective.colors import MODES as COLOR_MODES
-from stylejax.objective.total import PRECISIONS
+from stylejax.objective.total import PRECISIONS, STYLE_LOSSES
 from stylejax.optim.solvers import OPTIMIZERS
 
 DEFAULTS = Config()
@@ -100,6 +101,38 @@ def parser() -> argparse.ArgumentParser:
     add("--style-layers", nargs="+", help=f"default: {' '.join(d.style_layers)}")
     add("--pooling", choices=POOLINGS, help=f"default: {d.pooling}")
     add(
+        "--style-loss",
+        choices=STYLE_LOSSES,
+        help="gram: Gatys et al.'s Gram matrices; wasserstein: the W2 distance between "
+        f"Gaussian fits of the features (default: {d.style_loss})",
+    )
+    add(
+        "--style-layer-weights",
+        nargs="+",
+        metavar="NAME_OR_WEIGHT",
+        help=f"relative weight of each style layer: {' or '.join(LAYER_WEIGHTS)} "
+        "(256:64:16:4:1), or one number per layer; scaled to average 1 "
+        f"(default: {d.style_layer_weights})",
+    )
+    add(
+        "--style-normalize",
+        action=argparse.BooleanOptionalAction,
+        help="divide each style layer's loss by its target's magnitude, for a balance that "
+        f"holds across style images (default: {'on' if d.style_normalize else 'off'})",
+    )
+    add(
+        "--average",
+        type=float,
+        help="output the exponential moving average of the iterates with this decay, "
+        "e.g. 0.99; each pyramid scale starts from it (default: off)",
+    )
+    add(
+        "--padding",
+        choices=PADDINGS,
+        help="border mode of VGG's first convolution; replicate or reflect avoid a line along "
+        f"the picture's edges (default: {d.padding})",
+    )
+    add(
         "--preserve-colors",
         choices=COLOR_MODES,
         help="keep the content's colours: luminance-only transfer, or the style recoloured "
@@ -133,7 +166,10 @@ def parser() -> argparse.ArgumentParser:
     )
     add("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     add(
-        "--preset", choices=sorted(PRESETS), help="seed: the reference algorithm; tiny: a smoke run"
+        "--preset",
+        choices=sorted(PRESETS),
+        help="seed: the reference algorithm; classic: the defaults before the Wasserstein "
+        "defaults; tiny: a smoke run",
     )
     add("--overwrite", action="store_true", help="replace existing outputs")
     add(
@@ -174,5 +210,15 @@ def parse(argv: list[str] | None) -> tuple[Config, dict[str, tuple], dict, dict]
     for key in ("style", "style_blend", "style_layers"):
         if key in args:
             args[key] = tuple(args[key])
+    if "style_layer_weights" in args:
+        args["style_layer_weights"] = _layer_weights(args["style_layer_weights"])
     config = preset(name, **args) if name else Config(**args)
     return config, axes, distributed, command
+
+
+def _layer_weights(values: list[str]) -> str | tuple[float, ...]:
+    """`--style-layer-weights`: numbers, else one name (which Config checks)."""
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError:
+        return " ".join(values)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jax
 
-from stylejax.config import STYLE_WEIGHT_FACTOR, label
+from stylejax.config import label, style_weight_factor
 from stylejax.engine.plan import Plan
 from stylejax.files import finite_json
 from stylejax.files.atomic import atomic_write
@@ -59,8 +59,9 @@ def write(
             "preprocessing": plan.weights.preprocessing.name,
         },
         "weights_note": f"effective style weights = style_weight x "
-        f"{STYLE_WEIGHT_FACTOR[source]:g}, the factor of the {source} weight set "
-        f"(stylejax.config.STYLE_WEIGHT_FACTOR); "
+        f"{style_weight_factor(plan.config, source):g}, the factor of the {source} weight set "
+        f"for the {plan.config.style_loss} loss (stylejax.config.style_weight_factor), x each "
+        f"layer's relative weight; "
         f"logged losses are unweighted except total",
         "device": str(jax.devices()[0]),
         "devices": jax.device_count(),

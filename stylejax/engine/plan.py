@@ -107,6 +107,12 @@ def check_settings(config: Config, axes: Mapping[str, tuple]) -> None:
             "style_blend",
             f"has {len(config.style_blend)} values for {len(config.style)} style images",
         )
+    weights = config.style_layer_weights
+    if not isinstance(weights, str) and len(weights) != len(config.style_layers):
+        raise ConfigError(
+            "style_layer_weights",
+            f"has {len(weights)} values for {len(config.style_layers)} style layers",
+        )
     sizes = scale_sizes(config)
     if config.evaluations < len(sizes):
         raise ConfigError(
@@ -318,7 +324,8 @@ def check_resume(plan: Plan) -> None:
 
 
 def solver_for(config: Config) -> Solver:
-    return Solver(config.optimizer, learning_rate=config.learning_rate)
+    average = config.average or None  # 0 is off
+    return Solver(config.optimizer, learning_rate=config.learning_rate, average=average)
 
 
 def carry_shapes(plan: Plan, index: int) -> list[tuple[int, ...]]:

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from stylejax.config import STYLE_WEIGHT_FACTOR, Config
+from stylejax.config import Config, layer_weights, style_weight_factor
 from stylejax.objective.total import LossWeights, Objective
 
 
 def effective_weights(config: Config, weight_set: str) -> LossWeights:
-    """The loss weights actually used: the config's, scaled for the weight set."""
-    if weight_set not in STYLE_WEIGHT_FACTOR:
-        raise ValueError(f"no style-weight factor for weight set {weight_set!r}")
-    # Every style layer weighs the same, as in the seed.
-    style = config.style_weight * STYLE_WEIGHT_FACTOR[weight_set]
+    """The loss weights actually used: the config's, scaled for the weight set and the style
+    loss, each style layer by its `layer_weights` ("equal": all the same, as in the seed)."""
+    style = config.style_weight * style_weight_factor(config, weight_set)
+    relative = layer_weights(config)
+    equal = config.style_layer_weights == "equal"  # the seed's weights, bit for bit
     return LossWeights(
         content={config.content_layer: jnp.float32(config.content_weight)},
-        style={name: jnp.float32(style) for name in config.style_layers},
+        style={
+            name: jnp.float32(style if equal else style * w)
+            for name, w in zip(config.style_layers, relative, strict=True)
+        },
         tv=jnp.float32(config.tv_weight),
     )
 
@@ -56,4 +59,7 @@ def objective_for(configs: list[Config], preprocessing) -> Objective:
         preprocessing,
         remat=first.remat,
         precision=first.precision,
+        style_loss=first.style_loss,
+        style_normalize=first.style_normalize,
+        padding=first.padding,
     )

@@ -48,6 +48,11 @@ for _b, _widths in enumerate(BLOCK_WIDTHS, 1):
         _in = _out
 
 POOLINGS = ("avg", "max")
+# How the first convolution sees beyond the image's border: "zeros" is VGG's own padding (the
+# mean pixel, after normalization); "replicate" repeats the edge pixels, "reflect" mirrors the
+# image about them. A "-all" suffix applies the mode to every convolution.
+PADDINGS = ("zeros", "replicate", "reflect", "replicate-all", "reflect-all")
+_NUMPY_PAD = {"replicate": "edge", "reflect": "reflect"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,12 +142,17 @@ class VGG19(nn.Module):
     pooling: str = "avg"
     remat: bool = False
     dtype: jnp.dtype = jnp.float32  # computation and activation dtype; params are float32
+    # Deviation from VGG: crowsonkb replicates the border at the first convolution "to reduce
+    # edge artifacts"; zero padding there gives a 1-pixel line along the picture's edges.
+    padding: str = "zeros"  # see PADDINGS
 
     @nn.compact
     def __call__(self, images: jax.Array, layers: Sequence[str]) -> dict[str, jax.Array]:
         """images: (N, H, W, 3) RGB in [0, 1]. Returns {name: (N, h, w, C)} for `layers`."""
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}")
         layers = check_layers(layers)
         last = _DEPTH[deepest(layers)]
         x = Normalize(self.preprocessing)(images).astype(self.dtype)
@@ -157,6 +167,14 @@ class VGG19(nn.Module):
         return out
 
 
+def _border_mode(padding: str, conv: str) -> str | None:
+    """jnp.pad's mode for `conv`'s 1-pixel border, or None for the convolution's zeros."""
+    mode, _, scope = padding.partition("-")
+    if mode == "zeros" or (conv != "conv1_1" and scope != "all"):
+        return None
+    return _NUMPY_PAD[mode]
+
+
 def _block(module: VGG19, x: jax.Array, names: tuple[str, ...], wanted: tuple[str, ...]):
     """Runs one block's `names` in order (convs created in `module`'s scope, so parameters
     keep flat names); returns the output and the `wanted` activations."""
@@ -165,10 +183,13 @@ def _block(module: VGG19, x: jax.Array, names: tuple[str, ...], wanted: tuple[st
     for name in names:
         if name.startswith("conv"):
             features = PARAM_SHAPES[name][1][0]
+            mode = _border_mode(module.padding, name)
+            if mode is not None:
+                x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode=mode)
             conv = nn.Conv(
                 features,
                 (3, 3),
-                padding=((1, 1), (1, 1)),
+                padding="VALID" if mode is not None else ((1, 1), (1, 1)),
                 dtype=module.dtype,
                 param_dtype=jnp.float32,
                 name=name,

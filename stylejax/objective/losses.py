@@ -56,3 +56,15 @@ def tv_loss(images: jax.Array) -> jax.Array:
     dy = jnp.mean(jnp.square(images[:, 1:] - images[:, :-1]), axis=(1, 2, 3))
     dx = jnp.mean(jnp.square(images[:, :, 1:] - images[:, :, :-1]), axis=(1, 2, 3))
     return dx + dy
+
+
+def blend(values: jax.Array, weights: jax.Array) -> jax.Array:
+    """Σₖ weightsₖ·valuesₖ / Σₖ weightsₖ over the leading axis of (K, ...) values."""
+    weights = jnp.asarray(weights, values.dtype)
+    return jnp.tensordot(weights / jnp.sum(weights), values, axes=1)
+
+
+def gram_magnitude(target: jax.Array) -> jax.Array:
+    """Mean square of a (C, C) target Gram: dividing a layer's Gram loss by it makes the loss
+    the relative squared error of the Gram (`style_normalize`)."""
+    return jnp.mean(jnp.square(target))

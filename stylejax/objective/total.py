@@ -13,12 +13,22 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stylejax.model.vgg import VGG19, Preprocessing, check_layers
-from stylejax.objective import losses
+from stylejax.model.vgg import PADDINGS, VGG19, Preprocessing, check_layers
+from stylejax.objective import losses, wasserstein
 
 # Precision of VGG's convolutions and activations (`Objective.precision`). Gram matrices, losses,
 # gradients w.r.t. the image and the optimizer state are float32 in every case.
 PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+# How a style image's features are compared with the picture's (`Objective.style_loss`):
+# "gram" is Gatys et al.'s squared error of Gram matrices; "wasserstein" the Wasserstein-2
+# distance between Gaussian fits of the features (crowsonkb/style-transfer-pytorch).
+STYLE_LOSSES = ("gram", "wasserstein")
+# crowsonkb's covariance regularizer, at torchvision's activation scale.
+W2_EPS = 1e-4
+# Typical activation size of each input convention relative to torchvision's: Caffe sees
+# 0-255 pixels where torchvision divides by a standard deviation of about 0.226, so its
+# activations are about 255 * 0.226 times larger. Scales `W2_EPS` (in squared activations).
+ACTIVATION_SCALE = {"torchvision": 1.0, "caffe": 255 * 0.226}
 # The loss terms `total_loss` reports, unweighted but for `total`.
 TERMS = ("total", "content", "style", "tv")
 
@@ -33,6 +43,9 @@ class Objective:
     preprocessing: Preprocessing
     remat: bool = False  # recompute each VGG block in the backward pass (less memory)
     precision: str = "float32"  # VGG's compute dtype: "float32" or "bfloat16" (see PRECISIONS)
+    style_loss: str = "gram"  # see STYLE_LOSSES
+    style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
+    padding: str = "zeros"  # VGG's first convolution's border mode (model.vgg.PADDINGS)
 
     def __post_init__(self):
         check_layers(self.content_layers)
@@ -42,6 +55,16 @@ class Objective:
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}; "
                 f"use 'bfloat16' to halve VGG's activation memory"
             )
+        for name, choices in (("style_loss", STYLE_LOSSES), ("padding", PADDINGS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+                )
+
+    @property
+    def eps(self) -> float:
+        """The Wasserstein loss's covariance regularizer at this weight set's scale."""
+        return W2_EPS * ACTIVATION_SCALE.get(self.preprocessing.name, 1.0) ** 2
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -60,6 +83,7 @@ class Objective:
             pooling=self.pooling,
             remat=self.remat,
             dtype=PRECISIONS[self.precision],
+            padding=self.padding,
         )
         out = model.apply(params, images, tuple(layers or self.layers))
         return {name: f.astype(jnp.float32) for name, f in out.items()}
@@ -67,7 +91,11 @@ class Objective:
 
 class Targets(NamedTuple):
     content: dict[str, jax.Array]  # {layer: (1, h, w, C)} features of the content image
-    style: dict[str, jax.Array]  # {layer: (C, C)} blended Grams of the style images
+    # {layer: target} of the blended style images: a (C, C) Gram ("gram"), or a
+    # `wasserstein.Gaussian` ("wasserstein")
+    style: dict[str, jax.Array | wasserstein.Gaussian]
+    # {layer: scalar} each target's magnitude, by which `style_normalize` divides the loss
+    style_magnitude: dict[str, jax.Array] | None = None
 
 
 class LossWeights(NamedTuple):
@@ -94,8 +122,14 @@ def compute_targets(
     styles: Sequence[jax.Array],
     blend: Sequence[float],
 ) -> Targets:
-    """Content features and blended style Grams; each image is (H, W, 3), sizes may differ."""
+    """Content features and blended style targets; each image is (H, W, 3), sizes may differ.
+
+    "gram": the Grams blended by `blend`. "wasserstein": the means and second raw moments
+    blended linearly (as crowsonkb), then the covariance and its square root, once.
+    """
     content_features = objective.features(params, content[None], objective.content_layers)
+    if objective.style_loss == "wasserstein":
+        return Targets(content_features, *_gaussian_targets(objective, params, styles, blend))
     grams = [
         {
             name: losses.gram(f)[0]
@@ -107,7 +141,37 @@ def compute_targets(
         name: losses.blended_gram(jnp.stack([g[name] for g in grams]), jnp.asarray(blend))
         for name in objective.style_layers
     }
-    return Targets(content=content_features, style=blended)
+    magnitude = {name: losses.gram_magnitude(g) for name, g in blended.items()}
+    return Targets(content=content_features, style=blended, style_magnitude=magnitude)
+
+
+def _gaussian_targets(objective: Objective, params: dict, styles, blend):
+    """({layer: Gaussian}, {layer: magnitude}) of the blended style images."""
+    moments = [
+        {
+            name: wasserstein.feature_moments(f)
+            for name, f in objective.features(params, style[None], objective.style_layers).items()
+        }
+        for style in styles
+    ]
+    weights = jnp.asarray(blend, jnp.float32)
+    targets, magnitude = {}, {}
+    for name in objective.style_layers:
+        mean = losses.blend(jnp.concatenate([m[name][0] for m in moments]), weights)
+        second = losses.blend(jnp.concatenate([m[name][1] for m in moments]), weights)
+        targets[name] = wasserstein.gaussian_target(mean, second, objective.eps)
+        magnitude[name] = wasserstein.moment_magnitude(second)
+    return targets, magnitude
+
+
+def style_term(objective: Objective, features: jax.Array, target, magnitude) -> jax.Array:
+    """One style layer's loss for (N, H, W, C) features, (N,); divided by the target's
+    magnitude under `style_normalize`."""
+    if objective.style_loss == "wasserstein":
+        term = wasserstein.w2_style_loss(features, target, objective.eps)
+    else:
+        term = losses.style_layer_loss(features, target)
+    return term / magnitude if objective.style_normalize else term
 
 
 def total_loss(
@@ -117,7 +181,8 @@ def total_loss(
 
     Returns:
       (total, {"content", "style", "tv", "total"}): `content` and `style` are the unweighted
-      sums of the per-layer MSEs (the seed's definition), `total` the weighted sum.
+      sums of the per-layer losses (for "gram" the seed's MSEs; normalized under
+      `style_normalize`), `total` the weighted sum.
     """
     params, targets, weights = inputs
     features = objective.features(params, image[None])
@@ -125,8 +190,9 @@ def total_loss(
         name: losses.content_loss(features[name], targets.content[name])[0]
         for name in objective.content_layers
     }
+    magnitude = targets.style_magnitude or {}
     style_terms = {
-        name: losses.style_layer_loss(features[name], targets.style[name])[0]
+        name: style_term(objective, features[name], targets.style[name], magnitude.get(name))[0]
         for name in objective.style_layers
     }
     tv = losses.tv_loss(image[None])[0]

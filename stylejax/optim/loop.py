@@ -30,6 +30,19 @@ from stylejax.optim.solvers import BOX_AWARE, ONE_EVALUATION_PER_STEP, Solver
 RUNNING, FINISHED, NONFINITE = 0, 1, 2
 
 
+class Average(NamedTuple):
+    """A bias-corrected exponential moving average of the iterates (as Adam's moments, Kingma
+    & Ba 2015; crowsonkb's `EMA`): of the start image x₀ and the iterates x₁..xₙ,
+    Σₖ (1 − d) dⁿ⁻ᵏ xₖ / (1 − dⁿ⁺¹), kept as a running mean (`_averaged`), so that it starts
+    at exactly x₀.
+
+    .. note:: Not in Gatys et al.: the output is the average, not the last iterate.
+    """
+
+    image: jax.Array  # (H, W, 3) the averaged image
+    decayed: jax.Array  # float32 dⁿ⁺¹
+
+
 class Carry(NamedTuple):
     image: jax.Array  # (H, W, 3) in [0, 1]; the last finite iterate
     state: Any  # the optimizer's own state
@@ -37,6 +50,9 @@ class Carry(NamedTuple):
     evaluations: jax.Array  # int32, value-and-gradient evaluations of this call
     terms: dict[str, jax.Array]  # TERMS at `image`
     status: jax.Array  # int32: RUNNING, FINISHED or NONFINITE
+    # The iterates' moving average when the solver averages (`Solver.average`), else None (no
+    # leaves: the carry, and a checkpoint, are then exactly those of a run without it).
+    average: Average | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +88,7 @@ class Update:
 
 @dataclasses.dataclass(frozen=True)
 class Result:
-    image: np.ndarray  # (H, W, 3) float32 in [0, 1]
+    image: np.ndarray  # (H, W, 3) float32 in [0, 1]; the averaged iterate under averaging
     history: list[dict[str, float]]  # one record per iteration, the initial image first
     evaluations: int  # cumulative
     iterations: int  # in this call
@@ -89,10 +105,29 @@ def _init(image, inputs: LossInputs, objective: Objective, solver: Solver) -> Ca
     init, _ = solvers.ops(solver, solvers.loss_fn(inputs, objective, _clamped(solver)))
     state, terms, evals = init(image)
     status = jnp.where(jnp.isfinite(terms["total"]), RUNNING, NONFINITE).astype(jnp.int32)
-    return Carry(image, state, jnp.int32(0), jnp.asarray(evals, jnp.int32), terms, status)
+    average = None
+    if solver.average is not None:
+        average = Average(image, jnp.float32(solver.average))
+    return Carry(image, state, jnp.int32(0), jnp.asarray(evals, jnp.int32), terms, status, average)
 
 
-def _advance(step: Callable, carry: Carry, budget, max_iterations) -> tuple[Carry, dict]:
+def _averaged(average: Average, image: jax.Array, decay: float) -> Average:
+    """`average` with one more iterate: Eₙ = Eₙ₋₁ + (1 − d)/(1 − dⁿ⁺¹)·(xₙ − Eₙ₋₁), which is
+    the bias-corrected EMA (expand dⁿ⁺¹ = d·dⁿ)."""
+    decay = jnp.float32(decay)
+    decayed = decay * average.decayed
+    rate = (1 - decay) / (1 - decayed)
+    return Average(average.image + rate * (image - average.image), decayed)
+
+
+def output_images(carry: Carry) -> jax.Array:
+    """The images a carry stands for: the iterates, or their moving average."""
+    return carry.image if carry.average is None else carry.average.image
+
+
+def _advance(
+    step: Callable, carry: Carry, budget, max_iterations, decay: float | None = None
+) -> tuple[Carry, dict]:
     """One iteration of a running carry, and its record (`valid` False if it went non-finite)."""
     image, state, terms, evals = step(carry.image, carry.state)
     finite = jnp.isfinite(terms["total"]) & jnp.all(jnp.isfinite(image))
@@ -100,7 +135,12 @@ def _advance(step: Callable, carry: Carry, budget, max_iterations) -> tuple[Carr
     iteration = carry.iteration + 1
     done = (evaluations >= budget) | (iteration >= max_iterations)
     status = jnp.where(finite, jnp.where(done, FINISHED, RUNNING), NONFINITE)
-    # A non-finite step is not taken: the image stays the last finite iterate.
+    # A non-finite step is not taken: the image (and the average) stay the last finite one.
+    average = carry.average
+    if average is not None:
+        average = jax.tree.map(
+            lambda a, b: jnp.where(finite, a, b), _averaged(average, image, decay), average
+        )
     new = Carry(
         image=jnp.where(finite, image, carry.image),
         state=state,
@@ -108,6 +148,7 @@ def _advance(step: Callable, carry: Carry, budget, max_iterations) -> tuple[Carr
         evaluations=evaluations,
         terms=jax.tree.map(lambda a, b: jnp.where(finite, a, b), terms, carry.terms),
         status=status.astype(jnp.int32),
+        average=average,
     )
     record = {name: terms[name].astype(jnp.float32) for name in TERMS}
     record |= {"iteration": iteration, "evaluations": evaluations, "valid": finite}
@@ -122,7 +163,7 @@ def _step(carry, inputs: LossInputs, budget, max_iterations, objective, solver):
     anyway.
     """
     _, step = solvers.ops(solver, solvers.loss_fn(inputs, objective, _clamped(solver)))
-    advanced, record = _advance(step, carry, budget, max_iterations)
+    advanced, record = _advance(step, carry, budget, max_iterations, solver.average)
     running = carry.status == RUNNING
     idle = {name: jnp.float32(0) for name in TERMS}
     idle |= {
@@ -330,7 +371,7 @@ def optimize_batch(
             size=tuple(images.shape[1:3]),
             losses=[h[-1] for h in histories],
             histories=histories,
-            images=fetch(carry.image),
+            images=fetch(output_images(carry)),
             initial=initial,
         )
 
@@ -377,9 +418,10 @@ def optimize_batch(
         raise
     seconds = base + time.perf_counter() - start
     final = fetch(carry)
+    outputs = fetch(output_images(carry))
     return [
         Result(
-            image=np.clip(final.image[b], 0.0, 1.0),
+            image=np.clip(outputs[b], 0.0, 1.0),
             history=history,
             evaluations=offset + int(final.evaluations[b]),
             iterations=int(final.iteration[b]),

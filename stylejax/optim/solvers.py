@@ -39,10 +39,15 @@ class Solver:
     history_size: int = 10  # L-BFGS memory, as in jaxopt, optax and torch.optim.LBFGS
     max_linesearch: int = 20  # evaluations one line search may take
     learning_rate: float = ADAM_LEARNING_RATE  # Adam only
+    # Decay of an exponential moving average of the iterates, which becomes the result
+    # (optim.loop.Average); None: the last iterate is the result.
+    average: float | None = None
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.name!r}")
+        if self.average is not None and not 0 < self.average < 1:
+            raise ValueError(f"average must be a decay in (0, 1) or None, got {self.average!r}")
 
 
 def loss_fn(inputs: LossInputs, objective: Objective, clamp: bool) -> Callable:
