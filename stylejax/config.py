@@ -20,7 +20,7 @@ from pathlib import Path
 from stylejax.files.images import DEFAULT_MAX_PIXELS
 from stylejax.model.vgg import LAYERS, PADDINGS, POOLINGS
 from stylejax.objective.colors import MODES as COLOR_MODES
-from stylejax.objective.total import PRECISIONS, STYLE_LOSSES
+from stylejax.objective.total import ACTIVATION_SCALE, PRECISIONS, STYLE_LOSSES
 from stylejax.optim.solvers import ADAM_LEARNING_RATE, OPTIMIZERS
 
 SEED_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -38,6 +38,13 @@ STYLE_WEIGHT_FACTOR = {"torchvision": 1.0, "caffe": 2e-5}
 # balance: content weight 0.015 against style layer weights summing to 1, i.e. per layer
 # (1/5) / 0.015 = 13.3 times the content weight on average, = 1e6 / 75000.
 W2_STYLE_WEIGHT_FACTOR = 1 / 75_000
+# Under `style_normalize` each style layer's loss is relative (dimensionless) while the content
+# loss stays in squared activations. These factors keep `style_weight`'s average meaning: at
+# Caffe's scale they give the normalized losses the same balance as the raw ones at the same
+# style_weight, as a geometric mean over the 4 shared styles x 5 shared contents at 256 px
+# (scripts/measure_balance.py). Other weight sets: x (activation scale / Caffe's)², the content
+# loss's units.
+NORMALIZED_STYLE_WEIGHT_FACTOR = {"gram": 0.066, "wasserstein": 0.37}
 # Named per-layer style weights (`style_layer_weights`), relative, in the order of
 # `style_layers`. "kc": crowsonkb's 256:64:16:4:1 over relu1_1..relu5_1, each layer 4 times the
 # next, for any number of layers.
@@ -434,6 +441,9 @@ def style_weight_factor(config: Config, weight_set: str) -> float:
     """The factor from `style_weight` to the effective weight of an average style layer."""
     if weight_set not in STYLE_WEIGHT_FACTOR:
         raise ValueError(f"no style-weight factor for weight set {weight_set!r}")
+    if config.style_normalize:
+        activations = ACTIVATION_SCALE[weight_set] / ACTIVATION_SCALE["caffe"]
+        return NORMALIZED_STYLE_WEIGHT_FACTOR[config.style_loss] * activations**2
     if config.style_loss == "wasserstein":
         return W2_STYLE_WEIGHT_FACTOR
     return STYLE_WEIGHT_FACTOR[weight_set]

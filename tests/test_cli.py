@@ -177,6 +177,12 @@ def test_style_layer_weights_average_one_and_scale_the_style_weight():
     # The Wasserstein loss has its own scale: 1e6 is crowsonkb's balance, (1/5)/0.015 per layer.
     w2 = effective_weights(Config(style_loss="wasserstein"), "caffe").style["relu1_1"]
     assert float(w2) == pytest.approx((1 / 5) / 0.015)
+    # Normalized (relative) losses: a scale per loss at Caffe's activations, whose square is
+    # the content loss's unit; torchvision's activations are 255 * 0.226 times smaller.
+    normalized = Config(style_normalize=True)
+    assert float(effective_weights(normalized, "caffe").style["relu1_1"]) == pytest.approx(66e3)
+    torchvision = effective_weights(normalized, "torchvision").style["relu1_1"]
+    assert float(torchvision) == pytest.approx(66e3 / (255 * 0.226) ** 2, rel=1e-6)
     assert cli.parse(["--style-layer-weights", "kc"])[0].style_layer_weights == "kc"
     parsed = cli.parse(["--style-layer-weights", "4", "3", "2", "1", "0"])[0]
     assert parsed.style_layer_weights == (4.0, 3.0, 2.0, 1.0, 0.0)
@@ -212,8 +218,9 @@ def test_the_new_options_run_through_the_cli(tmp_path, weights_file):
     assert (config["style_loss"], config["style_layer_weights"]) == ("wasserstein", "kc")
     assert config["average"] == 0.9 and config["style_normalize"] and config["padding"]
     style = data["effective_weights"]["style"]
-    assert style["relu1_1"] == pytest.approx(1.6 * 1e6 / 75_000, rel=1e-6)  # 4:1, mean 1
-    assert style["relu2_1"] == pytest.approx(0.4 * 1e6 / 75_000, rel=1e-6)
+    # kc over two layers is 4:1, scaled to average 1; normalized W2 losses have their own scale.
+    assert style["relu1_1"] == pytest.approx(1.6 * 1e6 * 0.37, rel=1e-6)
+    assert style["relu2_1"] == pytest.approx(0.4 * 1e6 * 0.37, rel=1e-6)
     assert "wasserstein" in data["weights_note"]
     records = data["records"]
     assert records[-1]["evaluations"] == 8 and all(np.isfinite(r["total"]) for r in records)
