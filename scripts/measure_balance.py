@@ -9,7 +9,7 @@ and without `style_normalize`, it prints the weighted style loss over the weight
 at the seeded random start (the default init), and the style loss of the content photo itself
 over the content loss at the random start (the style pull a content-initialized run starts
 with), then their geometric mean and spread over the pairs: max/min and the standard
-deviation of log10. `stylejax.config.NORMALIZED_STYLE_WEIGHT_FACTOR` equalizes the geometric means of
+deviation of log10. `config.NORMALIZED_STYLE_WEIGHT_FACTOR` equalizes the geometric means of
 the second ratio with and without normalization.
 Forward passes only: a minute or two on a CPU at 256 px.
 """
