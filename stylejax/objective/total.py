@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from stylejax.model.vgg import VGG19, Preprocessing, check_layers
-from stylejax.objective import losses
+from stylejax.objective import losses, spatial
 
 # Precision of VGG's convolutions and activations (`Objective.precision`). Gram matrices, losses,
 # gradients w.r.t. the image and the optimizer state are float32 in every case.
@@ -33,6 +33,7 @@ class Objective:
     preprocessing: Preprocessing
     remat: bool = False  # recompute each VGG block in the backward pass (less memory)
     precision: str = "float32"  # VGG's compute dtype: "float32" or "bfloat16" (see PRECISIONS)
+    guided: bool = False  # spatial control (issue 18): the loss reads `Targets.guides`
 
     def __post_init__(self):
         check_layers(self.content_layers)
@@ -67,7 +68,9 @@ class Objective:
 
 class Targets(NamedTuple):
     content: dict[str, jax.Array]  # {layer: (1, h, w, C)} features of the content image
-    style: dict[str, jax.Array]  # {layer: (C, C)} blended Grams of the style images
+    style: dict[str, jax.Array]  # {layer: (C, C)} blended Grams of the style images; guided:
+    # {layer: (R, C, C)} one per region
+    guides: spatial.Guides | None = None  # spatial control (issue 18); None without a mask
 
 
 class LossWeights(NamedTuple):
@@ -121,14 +124,24 @@ def total_loss(
     """
     params, targets, weights = inputs
     features = objective.features(params, image[None])
-    content_terms = {
-        name: losses.content_loss(features[name], targets.content[name])[0]
-        for name in objective.content_layers
-    }
-    style_terms = {
-        name: losses.style_layer_loss(features[name], targets.style[name])[0]
-        for name in objective.style_layers
-    }
+    if objective.guided:  # spatial control; the unguided terms below are untouched by it
+        content_terms, style_terms = spatial.guided_terms(
+            features,
+            targets.content,
+            targets.style,
+            targets.guides,
+            objective.content_layers,
+            objective.style_layers,
+        )
+    else:
+        content_terms = {
+            name: losses.content_loss(features[name], targets.content[name])[0]
+            for name in objective.content_layers
+        }
+        style_terms = {
+            name: losses.style_layer_loss(features[name], targets.style[name])[0]
+            for name in objective.style_layers
+        }
     tv = losses.tv_loss(image[None])[0]
     total = (
         sum(weights.content[name] * term for name, term in content_terms.items())
