@@ -54,6 +54,8 @@ class Stylizer:
         content: ImageLike,
         style: ImageLike | Sequence[ImageLike],
         *,
+        mask: ImageLike | None = None,
+        style_masks: Sequence[ImageLike | None] | None = None,
         callback: Callable[[Update], bool | None] | None = None,
         **options,
     ):
@@ -63,6 +65,11 @@ class Stylizer:
           content: a PIL image, a NumPy array (H, W, 3) of uint8 or of floats in [0, 1], or a
             path.
           style: one of those, or a list of them (blended; see `style_blend`).
+          mask: spatial control (Gatys et al. 2017): a label image (PIL image, array or path,
+            any size): each colour is a region, and region k takes the k-th style image
+            (options `mask_colors`, `keep_content`, `mask_blur`, `mask_erode`).
+          style_masks: per style image, a mask whose white part is learnt from, or None for
+            the whole image.
           callback: gets an `Update` after every chunk (its `images` in the kind of
             `content`); returning True stops the run early and the latest images are
             returned.
@@ -81,6 +88,8 @@ class Stylizer:
             styles=[as_input(s, "style") for s in styles],
             weights=self.weights,
             init=init,
+            mask=mask,
+            style_masks=_listed(style_masks),
         )
         profile = images.icc_profile(plan.content)
         like = lambda array: _like(array, content, profile)  # noqa: E731
@@ -101,11 +110,25 @@ def stylize(
     style: ImageLike | Sequence[ImageLike],
     *,
     weights: str | os.PathLike | Weights | None = None,
+    mask: ImageLike | None = None,
+    style_masks: Sequence[ImageLike | None] | None = None,
     callback: Callable[[Update], bool | None] | None = None,
     **options,
 ):
-    """One-off `Stylizer(weights).stylize(content, style, callback=callback, **options)`."""
-    return Stylizer(weights).stylize(content, style, callback=callback, **options)
+    """One-off `Stylizer(weights).stylize(content, style, mask=, style_masks=, callback=,
+    **options)`."""
+    return Stylizer(weights).stylize(
+        content, style, mask=mask, style_masks=style_masks, callback=callback, **options
+    )
+
+
+def _listed(masks: ImageLike | Sequence[ImageLike | None] | None) -> list | None:
+    """Style masks as a list: one mask alone (for one style image) is a list of one."""
+    if masks is None:
+        return None
+    if isinstance(masks, (str, os.PathLike, Image.Image, np.ndarray)):
+        return [masks]
+    return list(masks)
 
 
 def _to_pil(value: ImageLike, role: str, max_pixels: int) -> Image.Image:

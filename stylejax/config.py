@@ -20,6 +20,7 @@ from pathlib import Path
 from stylejax.files.images import DEFAULT_MAX_PIXELS
 from stylejax.model.vgg import LAYERS, PADDINGS, POOLINGS
 from stylejax.objective.colors import MODES as COLOR_MODES
+from stylejax.objective.masks import MaskError, parse_color
 from stylejax.objective.total import ACTIVATION_SCALE, PRECISIONS, STYLE_LOSSES
 from stylejax.optim.solvers import ADAM_LEARNING_RATE, OPTIMIZERS
 
@@ -71,6 +72,12 @@ MAX_EVALUATIONS = 10_000_000
 MAX_SEED = 2**32 - 1
 # Loss weights are float32 on the device; a larger weight is infinite there.
 MAX_WEIGHT = 3.4e38
+# Spatial control (issue 18): the default softening of region seams, in pixels of the result
+# (the Gaussian's standard deviation; at a pyramid's coarser scales it shrinks in proportion),
+# and whether guides are eroded as in Gatys et al. 2017. Both chosen by measurement
+# (BENCHMARKS.md, "Spatial control").
+MASK_BLUR = 4.0
+MASK_ERODE = False
 
 
 class ConfigError(ValueError):
@@ -125,6 +132,16 @@ class Config:
     checkpoint_every: int | None = None  # save the optimizer state every N evaluations
     resume: bool = False  # continue from the checkpoint next to `output`
     overwrite: bool = False  # replace existing outputs
+    # Spatial control (Gatys et al. 2017, section 4; issue 18). Without `mask` and
+    # `style_masks` the run is exactly the unmasked one.
+    mask: str | None = None  # label image: each colour a region, region k takes style k
+    # The regions' colours, in style order; empty: every colour, by first appearance in
+    # reading order.
+    mask_colors: tuple[str, ...] = ()
+    style_masks: tuple[str, ...] = ()  # per style image, the part to learn from (white)
+    keep_content: str | None = None  # the colour of a region left as the photo (no style)
+    mask_blur: float = MASK_BLUR  # soft seams: Gaussian sigma in pixels of the result; 0: hard
+    mask_erode: bool = MASK_ERODE  # erode guides to whole receptive fields (the paper's way)
 
     def __post_init__(self):
         for name in ("content", "output", "weights", "log", "tensorboard"):
@@ -145,7 +162,7 @@ class Config:
         _reals(self, "style_blend")
         if self.style_blend and not sum(self.style_blend) > 0:
             raise ConfigError("style_blend", "values must be >= 0 with a positive sum")
-        for name in ("remat", "resume", "overwrite", "style_normalize"):
+        for name in ("remat", "resume", "overwrite", "style_normalize", "mask_erode"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(name, f"must be true or false, got {getattr(self, name)!r}")
         if isinstance(self.precision, str):
@@ -190,6 +207,11 @@ class Config:
             raise ConfigError(
                 "init", f"must be 'content', 'random' or an image file, got {self.init!r}"
             )
+        _path(self, "mask", optional=True)
+        _paths(self, "style_masks")
+        _colors(self, "mask_colors")
+        _colors(self, "keep_content", optional=True)
+        _real(self, "mask_blur", 0.0, MAX_SIDE)
         if Path(self.output).suffix.lower() not in IMAGE_EXTENSIONS:
             raise ConfigError(
                 "output", f"must end in {', '.join(IMAGE_EXTENSIONS)}, got {self.output!r}"
@@ -263,6 +285,25 @@ def _paths(config: Config, name: str) -> None:
     if not all(isinstance(v, (str, os.PathLike)) and os.fspath(v) for v in values):
         raise ConfigError(name, f"must be a list of file paths, got {values!r}")
     _set(config, name, tuple(os.fspath(v) for v in values))
+
+
+def _colors(config: Config, name: str, optional: bool = False) -> None:
+    """A colour (or, for a tuple field, a list of them) as text: '#rrggbb', a name or a grey
+    level, checked by parsing; kept as written."""
+    value = getattr(config, name)
+    if optional and value is None:
+        return
+    listed = isinstance(value, (list, tuple))
+    values = _sequence(config, name) if listed else (value,)
+    for color in values:
+        if not isinstance(color, str):
+            raise ConfigError(name, f"must be a colour as text such as '#ff0000', got {color!r}")
+        try:
+            parse_color(color)
+        except MaskError as e:
+            raise ConfigError(name, str(e)) from None
+    if listed:
+        _set(config, name, tuple(values))
 
 
 def _one_of(config: Config, name: str, choices: tuple[str, ...], optional: bool = False) -> None:
@@ -356,10 +397,12 @@ NOT_OPTIONS = (
     "checkpoint_every",
     "resume",
     "overwrite",
+    "mask",  # the API takes the masks as images: Stylizer.stylize(mask=, style_masks=)
+    "style_masks",
 )
 OPTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in NOT_OPTIONS)
 # Options whose value is a sequence by nature, not a sweep.
-SEQUENCES = ("style_layers", "style_blend", "style_layer_weights")
+SEQUENCES = ("style_layers", "style_blend", "style_layer_weights", "mask_colors")
 
 
 def from_options(options: Mapping) -> tuple[Config, dict[str, tuple]]:

@@ -178,6 +178,47 @@ def parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not keep compiled programs between runs (also STYLEJAX_NO_COMPILE_CACHE=1)",
     )
+    spatial = p.add_argument_group(
+        "spatial control (Gatys et al. 2017): a style per region of the picture"
+    )
+    spatial.add_argument(
+        "--mask",
+        help="label image, any size (resized with nearest neighbour): each colour is a region, "
+        "and region k takes the k-th --style, regions in order of first appearance (reading "
+        "order) or as --mask-colors lists them",
+    )
+    spatial.add_argument(
+        "--mask-colors",
+        nargs="+",
+        metavar="COLOR",
+        help="the regions' colours in the order of the --style images ('#ff0000', red, or a "
+        "grey level 0-255); every pixel joins the nearest, so anti-aliased edges are absorbed",
+    )
+    spatial.add_argument(
+        "--style-masks",
+        nargs="+",
+        metavar="MASK",
+        help="one mask per --style image: learn the style only from its white part",
+    )
+    spatial.add_argument(
+        "--keep-content",
+        metavar="COLOR",
+        help="the mask colour of a region left as the photo (no style, a stronger content "
+        "weight); it takes no --style image",
+    )
+    spatial.add_argument(
+        "--mask-blur",
+        type=float,
+        metavar="PX",
+        help=f"soften the seams between regions over this many pixels (Gaussian sigma at the "
+        f"result's size; 0: hard seams) (default: {d.mask_blur:g})",
+    )
+    spatial.add_argument(
+        "--mask-erode",
+        action=argparse.BooleanOptionalAction,
+        help="erode region guides to the neurons that see only their region, as the paper does "
+        f"(default: {'on' if d.mask_erode else 'off'})",
+    )
     group = p.add_argument_group(
         "multi-host sweeps (JAX's multi-controller runtime; process 0 writes the outputs)"
     )
@@ -207,7 +248,7 @@ def parse(argv: list[str] | None) -> tuple[Config, dict[str, tuple], dict, dict]
             if len(values) > 1:
                 axes[key] = values
             args[key] = values[0]
-    for key in ("style", "style_blend", "style_layers"):
+    for key in ("style", "style_blend", "style_layers", "mask_colors", "style_masks"):
         if key in args:
             args[key] = tuple(args[key])
     if "style_layer_weights" in args:

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from stylejax.engine import pyramid
+from stylejax.engine import pyramid, regions
 from stylejax.engine.devices import mesh, pad_to, shard
 from stylejax.engine.plan import Plan, Scale, resumed, solver_for, style_size
 from stylejax.files import images
@@ -43,7 +43,8 @@ def styles_at(plan: Plan, scale: Scale) -> list[np.ndarray]:
 
 
 def targets_at(plan: Plan, scale: Scale) -> Targets:
-    """Content features and blended style Grams at one scale, colour modes applied."""
+    """Content features and blended style Grams at one scale, colour modes applied; with
+    masks, each region's Grams and the guides (`engine.regions.targets`)."""
     content = content_at(plan, scale)
     styles = styles_at(plan, scale)
     # Colour control (Gatys et al. 2017, not in the 2015 paper): "histogram" recolours the
@@ -53,6 +54,16 @@ def targets_at(plan: Plan, scale: Scale) -> Targets:
     styles = [np.asarray(colors.style_input(mode, s, content)) for s in styles]
     content = np.asarray(colors.content_input(mode, content))
     blend = plan.config.style_blend or (1.0,) * len(styles)
+    if plan.regions is not None:  # spatial control: the masks resized to this scale
+        return regions.targets(
+            plan.objective,
+            plan.weights.params,
+            jnp.asarray(content),
+            [jnp.asarray(s) for s in styles],
+            plan.regions,
+            blend,
+            scale.size / plan.config.size,
+        )
     return compute_targets(
         plan.objective,
         plan.weights.params,

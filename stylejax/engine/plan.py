@@ -20,7 +20,7 @@ from PIL import Image
 
 from stylejax import samples
 from stylejax.config import AUTO_PYRAMID, MAX_SIDE, Config, ConfigError, members
-from stylejax.engine import devices, pyramid
+from stylejax.engine import devices, pyramid, regions
 from stylejax.engine.sweep import batched_weights, objective_for
 from stylejax.files import images
 from stylejax.model.load import load_weights
@@ -67,6 +67,7 @@ class Plan:
     scales: list[Scale]
     at_once: int  # members per pass: what fits in memory, padded to the device count
     fingerprint: str  # what a checkpoint must match
+    regions: regions.Regions | None = None  # spatial control (issue 18); None without masks
 
     @property
     def schedule(self) -> list[list[int]]:
@@ -161,8 +162,11 @@ def prepare(
     styles: list[Image.Image],
     weights: Weights,
     init: Image.Image | None = None,
+    mask: regions.MaskLike | None = None,
+    style_masks: list[regions.MaskLike | None] | None = None,
 ) -> Plan:
-    """The plan of a run: `content` and `styles` are decoded RGB images (any size)."""
+    """The plan of a run: `content` and `styles` are decoded RGB images (any size); `mask`
+    and `style_masks` (paths, PIL images or arrays) ask for spatial control."""
     axes = dict(axes or {})
     check_settings(config, axes)
     if not styles:
@@ -186,6 +190,9 @@ def prepare(
         for size, evaluations in zip(sizes, budgets, strict=True)
     ]
     check_image_sizes(config, objective, scales[0], styles)
+    spatial = read_regions(config, scales, styles, mask, style_masks)
+    if spatial is not None:
+        objective = dataclasses.replace(objective, guided=True)
     free = devices.available_bytes()
     check_memory(scales[-1].shape, objective, free)
     need = devices.bytes_per_member(
@@ -209,6 +216,7 @@ def prepare(
         scales=scales,
         at_once=devices.pad_to(at_once, device_count),
         fingerprint=fingerprint(config, axes, weights.sha256),
+        regions=spatial,
     )
     if config.resume:
         check_resume(plan)
@@ -239,6 +247,44 @@ def check_image_sizes(
                 f"makes a style image {shape[1]}x{shape[0]} pixels, smaller than the "
                 f"{minimum} pixels layer {layer} needs; raise it",
             )
+
+
+def read_regions(
+    config: Config,
+    scales: list[Scale],
+    styles: list[Image.Image],
+    mask: regions.MaskLike | None,
+    style_masks: list[regions.MaskLike | None] | None,
+) -> regions.Regions | None:
+    """The run's masks read and checked (`engine.regions.read`), or None without any."""
+    if mask is not None and config.style_blend:
+        raise ConfigError(
+            "style_blend", "cannot be used with a mask: each region takes one style image whole"
+        )
+    if mask is not None and (config.style_loss != "gram" or config.style_normalize):
+        # Guided means and covariances exist (objective.guided); the guided W2 and normalized
+        # terms are not wired yet.
+        raise ConfigError(
+            "mask", "works with the gram style loss, without style_normalize, for now"
+        )
+    style_shapes = [
+        [images.shape_for(s.size[1], s.size[0], style_size(config, scale)) for scale in scales]
+        for s in styles
+    ]
+    try:
+        return regions.read(
+            mask,
+            style_masks,
+            style_count=len(styles),
+            colors=config.mask_colors,
+            keep_content=config.keep_content,
+            blur=config.mask_blur,
+            erode=config.mask_erode,
+            content_shape=scales[-1].shape,
+            style_shapes=style_shapes,
+        )
+    except regions.RegionsError as e:
+        raise ConfigError(e.field, e.problem) from None
 
 
 def style_size(config: Config, scale: Scale) -> int:
@@ -336,10 +382,10 @@ def carry_shapes(plan: Plan, index: int) -> list[tuple[int, ...]]:
     size = style_size(plan.config, scale)
     styles = [struct(*images.shape_for(s.size[1], s.size[0], size), 3) for s in plan.styles]
     blend = plan.config.style_blend or (1.0,) * len(styles)
+    # The carry does not depend on the targets: spatial control's are traced as plain ones.
+    objective = dataclasses.replace(plan.objective, guided=False)
     targets = jax.eval_shape(
-        lambda params, content, styles: compute_targets(
-            plan.objective, params, content, styles, blend
-        ),
+        lambda params, content, styles: compute_targets(objective, params, content, styles, blend),
         plan.weights.params,
         struct(*scale.shape, 3),
         styles,
@@ -349,7 +395,7 @@ def carry_shapes(plan: Plan, index: int) -> list[tuple[int, ...]]:
         plan.loss_weights,
     )
     carry = jax.eval_shape(
-        functools.partial(init_carry, objective=plan.objective, solver=solver_for(plan.config)),
+        functools.partial(init_carry, objective=objective, solver=solver_for(plan.config)),
         struct(plan.at_once, *scale.shape, 3),
         LossInputs(plan.weights.params, targets, weights),
     )
@@ -370,4 +416,6 @@ def from_config(
         styles=[decode(path) for path in config.style or (samples.STYLE,)],
         init=None if config.init in ("content", "random") else decode(config.init),
         weights=weights or load_weights(config.weights),
+        mask=config.mask,
+        style_masks=list(config.style_masks) or None,
     )

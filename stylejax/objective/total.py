@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from stylejax.model.vgg import PADDINGS, VGG19, Preprocessing, check_layers
-from stylejax.objective import losses, wasserstein
+from stylejax.objective import losses, spatial, wasserstein
 
 # Precision of VGG's convolutions and activations (`Objective.precision`). Gram matrices, losses,
 # gradients w.r.t. the image and the optimizer state are float32 in every case.
@@ -46,6 +46,7 @@ class Objective:
     style_loss: str = "gram"  # see STYLE_LOSSES
     style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
     padding: str = "zeros"  # VGG's first convolution's border mode (model.vgg.PADDINGS)
+    guided: bool = False  # spatial control (issue 18): the loss reads `Targets.guides`
 
     def __post_init__(self):
         check_layers(self.content_layers)
@@ -96,6 +97,7 @@ class Targets(NamedTuple):
     style: dict[str, jax.Array | wasserstein.Gaussian]
     # {layer: scalar} each target's magnitude, by which `style_normalize` divides the loss
     style_magnitude: dict[str, jax.Array] | None = None
+    guides: spatial.Guides | None = None  # spatial control (issue 18); None without a mask
 
 
 class LossWeights(NamedTuple):
@@ -186,15 +188,25 @@ def total_loss(
     """
     params, targets, weights = inputs
     features = objective.features(params, image[None])
-    content_terms = {
-        name: losses.content_loss(features[name], targets.content[name])[0]
-        for name in objective.content_layers
-    }
-    magnitude = targets.style_magnitude or {}
-    style_terms = {
-        name: style_term(objective, features[name], targets.style[name], magnitude.get(name))[0]
-        for name in objective.style_layers
-    }
+    if objective.guided:  # spatial control; the unguided terms below are untouched by it
+        content_terms, style_terms = spatial.guided_terms(
+            features,
+            targets.content,
+            targets.style,
+            targets.guides,
+            objective.content_layers,
+            objective.style_layers,
+        )
+    else:
+        content_terms = {
+            name: losses.content_loss(features[name], targets.content[name])[0]
+            for name in objective.content_layers
+        }
+        magnitude = targets.style_magnitude or {}
+        style_terms = {
+            name: style_term(objective, features[name], targets.style[name], magnitude.get(name))[0]
+            for name in objective.style_layers
+        }
     tv = losses.tv_loss(image[None])[0]
     total = (
         sum(weights.content[name] * term for name, term in content_terms.items())
