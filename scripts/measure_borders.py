@@ -5,7 +5,7 @@
         --paddings zeros replicate --size 256
 
 Runs the default pipeline (every other setting as `Config`'s defaults) on each content:style
-pair once per padding mode, and prints `edges.edge_step_ratios` of each result
+pair once per padding mode, and prints `quality_metrics.edge_ratios` of each result
 (from its 8-bit image, as saved) next to the content photo's own at the same size.
 """
 
@@ -15,7 +15,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from edges import SIDES, edge_step_ratios
+from quality_metrics import SIDES
+from quality_metrics import edge_ratios as edge_step_ratios
 
 from stylejax.config import Config
 from stylejax.engine import execute

@@ -1,17 +1,11 @@
 """The border fix: VGG's padding modes against torch, and the edge-to-interior step ratio."""
 
-import sys
-from pathlib import Path
-
 import jax
 import numpy as np
 import pytest
 
 from stylejax.model.vgg import CAFFE, VGG19
 from tests.reference import random_oihw_layers, to_flax, torch_vgg
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from edges import edge_step_ratios  # noqa: E402
 
 NAMES = ("conv1_1", "relu1_2", "relu2_1")
 
@@ -42,28 +36,3 @@ def test_unknown_padding_is_refused():
         VGG19(preprocessing=CAFFE, padding="wrap").init(
             jax.random.key(0), np.zeros((1, 4, 4, 3), np.float32), ("conv1_1",)
         )
-
-
-def test_edge_step_ratio_of_a_ramp_with_a_line_along_its_top():
-    height, width = 10, 8
-    ramp = np.tile(np.arange(height, dtype=float)[:, None, None] * 0.01, (1, width, 3))
-    flat = edge_step_ratios(ramp)
-    assert flat["top"] == pytest.approx(1) and flat["bottom"] == pytest.approx(1)
-    # No horizontal steps at all: the ratio of nothing to nothing is 0, not a division error.
-    assert flat["left"] == flat["right"] == 0
-    lined = ramp.copy()
-    lined[0] -= 0.05  # the top row now steps 0.06 down to its neighbour instead of 0.01
-    ratios = edge_step_ratios(lined)
-    # Row steps: 0.06 once and 0.01 eight times: mean 0.14 / 9.
-    assert ratios["top"] == pytest.approx(0.06 / (0.14 / 9))
-    assert ratios["bottom"] == pytest.approx(0.01 / (0.14 / 9))
-
-
-def test_edge_step_ratio_of_noise_is_about_one_and_of_a_left_line_large():
-    noise = np.random.default_rng(0).uniform(size=(200, 300))
-    ratios = edge_step_ratios(noise)
-    assert all(abs(r - 1) < 0.1 for r in ratios.values()), ratios
-    noise[:, 0] = 2.0  # a bright column along the left edge
-    assert edge_step_ratios(noise)["left"] > 3
-    with pytest.raises(ValueError, match="at least 3x3"):
-        edge_step_ratios(np.zeros((2, 5, 3)))

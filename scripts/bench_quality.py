@@ -1,0 +1,399 @@
+"""Picture quality at equal time: stylejax's defaults against the KC port's trade-off front.
+
+    python scripts/bench_quality.py --pairs CONTENT:STYLE [CONTENT:STYLE ...] --size 512 \
+        --out quality/ [-- any stylejax.cli.main flags, e.g. --style-weight 3e6]
+
+For every pair, one after the other and never two at once:
+1. stylejax: one `python -m stylejax.cli.main` process with every default (plus the flags after
+   `--`), timed as a whole (interpreter start, compilation and image writing included);
+2. the KC port (scripts/kc_port.py) twice, each given exactly that much time: at KC's default
+   content weight (0.015) and at a fifth of it (0.003). Its clock starts before it reads the
+   weights, so its Python and torch imports are free: a second or two in KC's favour.
+Then every picture is judged (scripts/quality_metrics.py): sliced Wasserstein distance to the
+style (VGG features, three sizes), exact Gaussian W2, content distance at relu4_2, and the
+edge-to-interior step ratio. stylejax is placed against KC's front: the line through KC's two
+(content distance, distance) points in log-log coordinates, read at stylejax's content
+distance. Reported: sliced / front, W2 / front W2, and whether stylejax's content distance lies
+between KC's two (outside that span the front is extrapolated and cannot be trusted).
+
+`--clock wall` (the default) gives KC the same wall seconds; `--clock cpu` the same CPU seconds
+(user + system, all threads), steadier on a machine shared with other work. Both are recorded.
+
+Writes into `--out`: each pair's pictures and run records, and, per clock, `results_wall.json`,
+`table_wall.md` and `contact_sheet_wall.png` (content, style and the three pictures per pair,
+labelled with their
+scores). With `--reuse`, runs whose picture and record already exist with the same command are
+not repeated (to re-judge without re-running).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# This checkout's stylejax and the scripts next to this one, whatever else is installed.
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
+
+import common  # noqa: E402
+import quality_metrics as qm  # noqa: E402
+
+KC_CONTENT_WEIGHTS = (0.015, 0.003)  # KC's default and a fifth of it: the two-point front
+FONT_SIZE = 15
+LINE = FONT_SIZE + 4  # pixels per line of text on the contact sheet
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = p.add_argument
+    add("--pairs", nargs="+", required=True, help="CONTENT:STYLE image paths")
+    add("--size", type=int, default=512, help="longest side of the pictures (default: 512)")
+    add("--out", required=True, help="folder for pictures, records, table and contact sheet")
+    add("--weights", help="VGG19 .h5 for both sides and the judge (default: the Caffe VGG19)")
+    add("--clock", choices=("wall", "cpu"), default="wall", help="what 'equal time' counts")
+    add(
+        "--kc-content-weights",
+        type=float,
+        nargs=2,
+        default=KC_CONTENT_WEIGHTS,
+        help="the front's two KC runs (default: 0.015 0.003)",
+    )
+    add("--reuse", action="store_true", help="skip runs already done with the same command")
+    args = p.parse_args(own)
+    try:
+        args.pairs = [common.parse_pair(text) for text in args.pairs]
+    except ValueError as e:
+        p.error(str(e))
+    if args.size < 32:
+        p.error("--size must be at least 32 (VGG's relu5_1 needs 16 px at 1/4 size)")
+    return args, extra
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def pair_name(content: Path, style: Path) -> str:
+    return f"{content.stem}_x_{style.stem}"
+
+
+def run_once(command: list[str], picture: Path, record: Path, reuse: bool) -> dict:
+    """Runs `command` (which writes `picture`), or reuses an earlier identical run; returns the
+    record {command, wall, cpu, load_before} kept next to the picture."""
+    if reuse and picture.is_file() and record.is_file():
+        old = json.loads(record.read_text())
+        if old.get("command") == command:
+            return old
+    timing = common.run_timed(command, env=common.child_env())
+    done = dict(command=command, **dataclasses.asdict(timing))
+    record.write_text(json.dumps(done, indent=1))
+    return done
+
+
+def run_pair(
+    content: Path, style: Path, args: argparse.Namespace, extra: list[str], folder: Path
+) -> dict:
+    """stylejax once, then KC at each content weight in the same time. Returns the records."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = ["--weights", args.weights] if args.weights else []
+    sj_picture = folder / "stylejax.png"
+    command = [
+        sys.executable,
+        "-m",
+        "stylejax.cli.main",
+        "--content",
+        str(content),
+        "--style",
+        str(style),
+        "--size",
+        str(args.size),
+        "--output",
+        str(sj_picture),
+        "--log",
+        str(folder / "stylejax.cli.log.json"),
+        "--overwrite",
+        *weights,
+        *extra,
+    ]
+    print(f"{folder.name}: stylejax ...", file=sys.stderr, flush=True)
+    stylejax = run_once(command, sj_picture, folder / "stylejax.cli.main.json", args.reuse)
+    budget = stylejax[args.clock]
+    print(f"{folder.name}: stylejax took {budget:.0f} s ({args.clock})", file=sys.stderr)
+    kc = {}
+    for weight in args.kc_content_weights:
+        stem = f"kc_{weight:g}_{args.clock}"
+        picture, record = folder / f"{stem}.png", folder / f"{stem}.json"
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "kc_port.py"),
+            "--content",
+            str(content),
+            "--style",
+            str(style),
+            "--size",
+            str(args.size),
+            "--content-weight",
+            f"{weight:g}",
+            "--budget",
+            f"{budget:.3f}",
+            "--clock",
+            args.clock,
+            "--output",
+            str(picture),
+            "--json",
+            str(record),
+            *weights,
+        ]
+        print(f"{folder.name}: KC port, content weight {weight:g} ...", file=sys.stderr)
+        timing = run_once(command, picture, folder / f"{stem}.run.json", args.reuse)
+        kc[weight] = dict(timing, port=json.loads(record.read_text()))
+    return dict(stylejax=stylejax, kc=kc)
+
+
+# --- the front --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """stylejax against the line through KC's two points, log-log, at stylejax's content
+    distance."""
+
+    front_sliced: float
+    sliced_ratio: float  # stylejax / front; the issue asks for <= 0.8
+    front_w2: float
+    w2_ratio: float  # <= 1 asked
+    in_span: bool  # stylejax's content distance between KC's two
+
+
+def log_log_at(x: float, points: list[tuple[float, float]]) -> float:
+    """The value at `x` of the straight line through two (x, y) points in log-log coordinates
+    (extrapolated outside them); NaN when the two x coincide."""
+    (x1, y1), (x2, y2) = points
+    if x1 == x2:
+        return math.nan
+    t = (math.log(x) - math.log(x1)) / (math.log(x2) - math.log(x1))
+    return math.exp(math.log(y1) + t * (math.log(y2) - math.log(y1)))
+
+
+def place(stylejax: qm.Scores, kc: list[qm.Scores]) -> Placement:
+    sliced = log_log_at(stylejax.content, [(s.content, s.sliced) for s in kc])
+    w2 = log_log_at(stylejax.content, [(s.content, s.w2) for s in kc])
+    low, high = sorted(s.content for s in kc)
+    return Placement(
+        front_sliced=sliced,
+        sliced_ratio=stylejax.sliced / sliced,
+        front_w2=w2,
+        w2_ratio=stylejax.w2 / w2,
+        in_span=low <= stylejax.content <= high,
+    )
+
+
+# --- judging and reporting --------------------------------------------------------------------
+
+
+def load(path: Path) -> np.ndarray:
+    from stylejax.files import images
+
+    return images.load(path)
+
+
+def judge_pair(content: Path, style: Path, folder: Path, pictures: dict[str, Path], features):
+    photo, painting = load(content), load(style)
+    shots = {name: load(path) for name, path in pictures.items()}
+    size = max(next(iter(shots.values())).shape[:2])
+    reference = qm.style_reference(painting, size, features)
+    return {name: qm.judge(shot, photo, reference, features) for name, shot in shots.items()}
+
+
+def scores_dict(s: qm.Scores) -> dict:
+    return dict(
+        sliced=s.sliced,
+        w2=s.w2,
+        content=s.content,
+        edges=s.edges,
+        worst_edge=s.worst_edge,
+        per_size={str(k): dict(sliced=v[0], w2=v[1]) for k, v in s.per_size.items()},
+    )
+
+
+def tables(results: list[dict]) -> str:
+    picture_rows, front_rows = [], []
+    for r in results:
+        for name, s in r["scores"].items():
+            picture_rows.append(
+                [
+                    r["pair"],
+                    name,
+                    f"{r['seconds'][name]:.0f}",
+                    f"{s['content']:.3f}",
+                    f"{s['sliced']:.3f}",
+                    f"{s['w2']:.3f}",
+                    " / ".join(f"{s['per_size'][k]['sliced']:.2f}" for k in ("1", "2", "4")),
+                    f"{s['worst_edge']:.2f} ({max(s['edges'], key=s['edges'].get)})",
+                ]
+            )
+        p = r["placement"]
+        front_rows.append(
+            [
+                r["pair"],
+                f"{r['budget']:.0f} s {r['clock']}",
+                f"{p['sliced_ratio']:.2f}",
+                f"{p['w2_ratio']:.2f}",
+                "yes" if p["in_span"] else "**no** (extrapolated)",
+            ]
+        )
+    return (
+        common.markdown_table(
+            [
+                "pair",
+                "picture",
+                "seconds",
+                "content dist.",
+                "sliced W",
+                "Gaussian W2",
+                "sliced at 1, 1/2, 1/4",
+                "worst edge ratio",
+            ],
+            picture_rows,
+        )
+        + "\n\n"
+        + common.markdown_table(
+            ["pair", "equal time", "sliced / front", "W2 / front W2", "content dist. in KC's span"],
+            front_rows,
+        )
+    )
+
+
+def font(size: int = FONT_SIZE) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def tile(image: np.ndarray | Image.Image, height: int, lines: list[str]) -> Image.Image:
+    """The image scaled to `height` with `lines` of text above it."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    width = max(1, round(image.width * height / image.height))
+    top = LINE * len(lines) + 4
+    out = Image.new("RGB", (width, height + top), "white")
+    out.paste(image.resize((width, height), Image.Resampling.LANCZOS), (0, top))
+    draw = ImageDraw.Draw(out)
+    for i, line in enumerate(lines):
+        draw.text((4, 2 + i * LINE), line, fill="black", font=font())
+    return out
+
+
+def sheet_row(
+    content: Path,
+    style: Path,
+    pictures: dict[str, Path],
+    scores: dict[str, qm.Scores],
+    placement: Placement,
+    result: dict,
+    record: dict,
+) -> tuple[str, list[Image.Image]]:
+    """One pair on the contact sheet: a caption, then content, style and the pictures, each
+    labelled with its time and scores."""
+    height = load(pictures["stylejax"]).shape[0]
+    tiles = [
+        tile(load(content), height, [content.stem, "content", ""]),
+        tile(load(style), height, [style.stem, "style", ""]),
+    ]
+    for name, path in pictures.items():
+        s, seconds = scores[name], result["seconds"][name]
+        if name == "stylejax":
+            head = f"{name}, {seconds:.0f} s"
+        else:
+            port = record["kc"][float(name.split()[1])]["port"]
+            head = f"{name}, {seconds:.0f} s, {port['schedule_fraction']:.0%} of schedule"
+        lines = [
+            head,
+            f"content {s.content:.3f}  edge {s.worst_edge:.2f}",
+            f"sliced {s.sliced:.2f}  W2 {s.w2:.2f}",
+        ]
+        tiles.append(tile(load(path), height, lines))
+    caption = (
+        f"{result['pair']}, {result['budget']:.0f} s ({result['clock']} clock) each: stylejax's "
+        f"sliced / KC front {placement.sliced_ratio:.2f}, W2 / front {placement.w2_ratio:.2f}, "
+        f"content distance {'inside' if placement.in_span else 'OUTSIDE'} KC's span"
+    )
+    return caption, tiles
+
+
+def contact_sheet(rows: list[tuple[str, list[Image.Image]]], gap: int = 8) -> Image.Image:
+    """Rows of tiles side by side, each row under its caption."""
+    width = max(sum(t.width for t in tiles) + gap * (len(tiles) - 1) for _, tiles in rows)
+    height = sum(LINE + max(t.height for t in tiles) + gap for _, tiles in rows)
+    sheet = Image.new("RGB", (width, height), "white")
+    draw, y = ImageDraw.Draw(sheet), 0
+    for caption, tiles in rows:
+        draw.text((4, y), caption, fill="black", font=font())
+        y, x = y + LINE, 0
+        for t in tiles:
+            sheet.paste(t, (x, y))
+            x += t.width + gap
+        y += max(t.height for t in tiles) + gap
+    return sheet
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args, extra = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = common.machine()
+    runs = []
+    for content, style in args.pairs:  # every run first, sequentially; judging after
+        folder = out / pair_name(content, style)
+        runs.append((content, style, folder, run_pair(content, style, args, extra, folder)))
+
+    from stylejax.model.load import resolve
+
+    features = qm.vgg_features(resolve(args.weights))
+    results, rows = [], []
+    for content, style, folder, record in runs:
+        names = {"stylejax": folder / "stylejax.png"}
+        names |= {
+            f"KC {w:g}": folder / f"kc_{w:g}_{args.clock}.png" for w in args.kc_content_weights
+        }
+        print(f"{folder.name}: judging ...", file=sys.stderr, flush=True)
+        scores = judge_pair(content, style, folder, names, features)
+        kc_scores = [scores[f"KC {w:g}"] for w in args.kc_content_weights]
+        placement = place(scores["stylejax"], kc_scores)
+        seconds = {"stylejax": record["stylejax"][args.clock]}
+        seconds |= {f"KC {w:g}": record["kc"][w]["port"]["seconds"] for w in record["kc"]}
+        results.append(
+            dict(
+                pair=folder.name,
+                clock=args.clock,
+                budget=record["stylejax"][args.clock],
+                seconds=seconds,
+                runs=dict(
+                    stylejax=record["stylejax"], kc={f"{w:g}": v for w, v in record["kc"].items()}
+                ),
+                scores={name: scores_dict(s) for name, s in scores.items()},
+                placement=dataclasses.asdict(placement),
+            )
+        )
+        rows.append(sheet_row(content, style, names, scores, placement, results[-1], record))
+
+    report = dict(machine=info, size=args.size, stylejax_flags=extra, results=results)
+    (out / f"results_{args.clock}.json").write_text(json.dumps(report, indent=1))
+    table = tables(results)
+    (out / f"table_{args.clock}.md").write_text(table + "\n")
+    contact_sheet(rows).save(out / f"contact_sheet_{args.clock}.png")
+    print(table)
+    return results
+
+
+if __name__ == "__main__":
+    main()
