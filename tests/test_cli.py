@@ -148,6 +148,8 @@ def test_cli_defaults_come_from_the_config():
 # Config fields that are not part of the algorithm: inputs, outputs, memory and bookkeeping.
 NOT_ALGORITHM = {"content", "style", "style_blend", "output", "remat", "max_pixels", "weights"}
 NOT_ALGORITHM |= {"save_every", "log", "tensorboard", "checkpoint_every", "resume", "overwrite"}
+# Spatial control's inputs and settings act only with a mask, which no preset gives.
+NOT_ALGORITHM |= {"mask", "mask_colors", "style_masks", "keep_content", "mask_blur", "mask_erode"}
 
 
 def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting():
