@@ -11,6 +11,7 @@ import dataclasses
 import json
 import math
 import shutil
+import types
 import typing
 
 import pytest
@@ -149,8 +150,10 @@ def of_type(value, kind) -> bool:
     """Whether `value` is of the annotation `kind`, as plainly as it reads; a float field takes
     a finite int or float."""
     args = typing.get_args(kind)
-    if type(None) in args:
-        return value is None or of_type(value, args[0])
+    if isinstance(kind, types.UnionType):
+        return any(of_type(value, option) for option in args)
+    if kind is type(None):
+        return value is None
     if typing.get_origin(kind) is tuple:
         return isinstance(value, tuple) and all(of_type(v, args[0]) for v in value)
     if kind is float:
