@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -27,6 +27,10 @@ from stylejax.files import images
 from stylejax.model.load import load_weights
 from stylejax.model.weights import Weights
 from stylejax.optim.loop import Update
+from stylejax.video import schedule as video_schedule
+from stylejax.video.flow import clip_flow
+from stylejax.video.settings import from_video_options
+from stylejax.video.setup import prepare_video
 
 ImageLike = Image.Image | np.ndarray | str | os.PathLike
 
@@ -103,6 +107,73 @@ class Stylizer:
         results = execute(plan, callback=relay)
         out = [None if r is None else like(r.image) for r in results]
         return out if axes else out[0]
+
+    def stylize_video(
+        self,
+        frames: Iterable[Image.Image | np.ndarray],
+        style: ImageLike | Sequence[ImageLike],
+        *,
+        callback: Callable[[Update], bool | None] | None = None,
+        **options,
+    ) -> list:
+        """A stylized clip: one picture per frame, each in the kind of its frame, at the
+        working size (`size`). Needs the `[video]` extra (OpenCV's optical flow).
+
+        Args:
+          frames: the clip's frames in order, PIL images or NumPy arrays (H, W, 3) of uint8 or
+            floats in [0, 1], all of one size.
+          style: as for `stylize`.
+          callback: gets an `Update` after every chunk; `update.frame` is the index of
+            `update.images[0]` in the clip. Returning True stops the run: the frames
+            finished so far come back (sequential), or every frame's latest picture
+            (multipass).
+          **options: `Config` fields (size, evaluations: each frame's budget, ...) and the
+            video settings (`stylejax.video.settings.VideoSettings`: temporal_weight,
+            temporal_offsets, schedule, passes, blend, first_frame_evaluations).
+        """
+        config, settings = from_video_options(options)
+        check_settings(config, {})
+        frames = list(frames)
+        if not frames:
+            raise ValueError("frames: got no frames; give at least one")
+        decoded = [
+            _to_pil(frame, f"frame {i}", config.max_pixels) for i, frame in enumerate(frames)
+        ]
+        for index, picture in enumerate(decoded):
+            if picture.size != decoded[0].size:
+                raise ValueError(
+                    f"frame {index} is {picture.size[0]}x{picture.size[1]}, frame 0 is "
+                    f"{decoded[0].size[0]}x{decoded[0].size[1]}; give frames of one size"
+                )
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        init = None
+        if config.init not in ("content", "random"):
+            init = _to_pil(config.init, "init", config.max_pixels)
+        vplan = prepare_video(
+            config,
+            settings,
+            np.stack([images.to_array(picture, config.size) for picture in decoded]),
+            styles=[_to_pil(s, "style", config.max_pixels) for s in styles],
+            weights=self.weights,
+            init=init,
+        )
+        relay = None
+        if callback is not None:
+
+            def relay(update: Update) -> bool:
+                pictures = [
+                    _like(image, frames[update.frame + i], None)
+                    for i, image in enumerate(update.images)
+                ]
+                return bool(callback(dataclasses.replace(update, images=pictures)))
+
+        flow = clip_flow(vplan.frames, settings.temporal_offsets)
+        try:
+            stylized = video_schedule.run(vplan, flow, callback=relay)
+        except video_schedule.Stopped as stop:
+            stylized = stop.frames
+        pictures = video_schedule.present(vplan, stylized, list(range(len(stylized))))
+        return [_like(picture, frames[i], None) for i, picture in enumerate(pictures)]
 
 
 def stylize(

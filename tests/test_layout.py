@@ -27,6 +27,9 @@ FLOORS = {
     "studio": 7,
     "run": 8,
     "serve": 8,
+    # The video command line lives in video/ but sits at the command lines' floor.
+    "video.main": 7,
+    "video.__main__": 8,
 }
 # The command lines: the only places where settings are named by their flags.
 COMMAND_LINES = ("cli", "studio/serve.py", "run.py", "serve.py", "video/main.py")
@@ -57,6 +60,8 @@ def imports(path: Path) -> set[str]:
 
 def floor(module: str) -> int | None:
     parts = module.split(".")
+    if len(parts) > 2 and ".".join(parts[1:3]) in FLOORS:
+        return FLOORS[".".join(parts[1:3])]
     return FLOORS.get(parts[1]) if len(parts) > 1 else None
 
 

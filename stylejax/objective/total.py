@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from stylejax.model.vgg import PADDINGS, VGG19, Preprocessing, check_layers
 from stylejax.objective import losses, spatial, wasserstein
+from stylejax.objective.temporal import temporal_losses
 
 # Precision of VGG's convolutions and activations (`Objective.precision`). Gram matrices, losses,
 # gradients w.r.t. the image and the optimizer state are float32 in every case.
@@ -108,13 +109,24 @@ class LossWeights(NamedTuple):
     tv: jax.Array  # scalar
 
 
+class FrameInputs(NamedTuple):
+    """What one frame of a video pass adds to the loss (`stylejax.video`); every leaf is
+    batched over the frames of the pass, like the weights."""
+
+    content: dict[str, jax.Array]  # {layer: (1, h, w, C)} this frame's content features
+    warped: jax.Array  # (K, H, W, 3) its stylized neighbours warped onto it
+    weights: jax.Array  # (K, H, W) per-pixel weights of each (c_long; 0: not tied there)
+    temporal_weight: jax.Array  # scalar, effective (already scaled); 0: no temporal term
+
+
 class LossInputs(NamedTuple):
     """Everything the loss reads besides the image: one pytree, batched over its weights in a
-    sweep."""
+    sweep (and over `frame` in a video pass)."""
 
     params: dict  # VGG19 parameters
     targets: Targets
     weights: LossWeights
+    frame: FrameInputs | None = None  # a video frame's own targets; None: a still image
 
 
 def compute_targets(
@@ -186,7 +198,9 @@ def total_loss(
       sums of the per-layer losses (for "gram" the seed's MSEs; normalized under
       `style_normalize`), `total` the weighted sum.
     """
-    params, targets, weights = inputs
+    params, targets, weights, frame = inputs
+    # A video frame brings its own content target (the style targets are the clip's).
+    content_targets = targets.content if frame is None else frame.content
     features = objective.features(params, image[None])
     if objective.guided:  # spatial control; the unguided terms below are untouched by it
         content_terms, style_terms = spatial.guided_terms(
@@ -199,7 +213,7 @@ def total_loss(
         )
     else:
         content_terms = {
-            name: losses.content_loss(features[name], targets.content[name])[0]
+            name: losses.content_loss(features[name], content_targets[name])[0]
             for name in objective.content_layers
         }
         magnitude = targets.style_magnitude or {}
@@ -213,6 +227,9 @@ def total_loss(
         + sum(weights.style[name] * term for name, term in style_terms.items())
         + weights.tv * tv
     )
+    if frame is not None:
+        # Ruder et al. 2016: the frame tied to its warped neighbours (reported in `total` only).
+        total = total + frame.temporal_weight * temporal_losses(image, frame.warped, frame.weights)
     terms = {
         "content": sum(content_terms.values()),
         "style": sum(style_terms.values()),

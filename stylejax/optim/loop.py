@@ -76,6 +76,7 @@ class Update:
     initial: bool = False  # the start image, before any step
     first: int = 0  # index of images[0] among a sweep's members (memory may split a sweep)
     scale: int = 0  # index of the pyramid scale
+    frame: int | None = None  # video: index of images[0] among the clip's frames; else None
 
     @property
     def loss(self) -> dict[str, float]:
@@ -175,8 +176,9 @@ def _step(carry, inputs: LossInputs, budget, max_iterations, objective, solver):
     return keep(advanced, carry), keep(record, idle)
 
 
-# Images, carries and loss weights have the batch axis first; parameters and targets are shared.
-_BATCHED = (0, LossInputs(params=None, targets=None, weights=0))
+# Images, carries, loss weights and a video frame's inputs have the batch axis first; parameters
+# and targets are shared.
+_BATCHED = (0, LossInputs(params=None, targets=None, weights=0, frame=0))
 
 
 @functools.partial(jax.jit, static_argnames=("objective", "solver"))

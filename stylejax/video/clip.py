@@ -148,6 +148,43 @@ def read(
     return _read_file(path, size, start, duration, every, max_frames)
 
 
+def frame_size(source: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of the clip's frames as shown (before any working size), from its
+    first frame only: to check what a run needs before the clip is read. Raises VideoError
+    as `read` does."""
+    path = Path(source)
+    if path.is_dir():
+        files = numbered_images(path)
+        if not files:
+            raise VideoError(
+                f"{path}: no numbered images (00001.png, 00002.png, ...) in the folder; "
+                f"give a video file or a folder of numbered images"
+            )
+        try:
+            return images.decode(files[0]).size
+        except images.ImageError as e:
+            raise VideoError(str(e)) from None
+    if not path.exists():
+        raise VideoError(f"{path}: no such file or folder; check the path")
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        raise VideoError(
+            f"{path}: a still image, not a video; give a video file or a folder of numbered images"
+        )
+    av = require("av")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path}: holds no video stream; give a video file")
+            for frame in container.decode(container.streams.video[0]):
+                return _upright(frame, frame.to_image()).size
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoError(
+            f"{path}: not a video file FFmpeg can read ({_one_line(e)}); "
+            f"give an .mp4, .mov, .webm or .gif file"
+        ) from None
+    raise VideoError(f"{path}: holds no frames; give another video file")
+
+
 def _too_many(path: Path, max_frames: int) -> VideoError:
     return VideoError(
         f"{path}: the part holds more than {max_frames} frames, more than fit in memory at this "

@@ -1,5 +1,6 @@
 """The temporal terms of Ruder, Dosovitskiy & Brox: the loss that ties a frame to its warped
-neighbours, the long-term weights, the warped initialization and the multi-pass blend.
+neighbours, the long-term weights (both defined in `stylejax.objective.temporal`, below the
+optimizer, and re-exported here), the warped initialization and the multi-pass blend.
 
 Pure functions of arrays; c are the consistency weights of `stylejax.video.flow` ((H, W), 1
 where the flow can be trusted, 0 where it cannot), and warped neighbours come from
@@ -15,54 +16,16 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
+from stylejax.objective.temporal import (  # noqa: F401 - re-exported, the video terms' home
+    long_term_temporal_loss,
+    long_term_weights,
+    temporal_loss,
+)
 from stylejax.video.warp import warp
 
 DEFAULT_BLEND = 0.5
 """δ of the multi-pass blend: equal parts of the frame and its warped neighbour, which is
 artistic-videos' default -blendWeight 1 (its weight b is δ = b / (1 + b))."""
-
-
-def temporal_loss(image: ArrayLike, warped: ArrayLike, reliable: ArrayLike) -> Array:
-    """(1/D) Σ_k c_k (x_k - ω_k)², D = H·W·C (Ruder et al. 2016, the short-term temporal loss).
-
-    image: (H, W, C) the frame being optimized, x.
-    warped: (H, W, C) the stylized neighbour warped onto it, ω(x_prev).
-    reliable: (H, W) c, the same for every channel.
-    Returns a scalar.
-    """
-    image = jnp.asarray(image)
-    difference = image - jnp.asarray(warped, image.dtype)
-    weight = jnp.asarray(reliable, image.dtype)[..., None]
-    return jnp.mean(weight * difference * difference)
-
-
-def long_term_weights(reliable: ArrayLike) -> Array:
-    """c_long for each offset: c_j minus the weights of all closer offsets, clipped at 0
-    (Ruder et al. 2016, long-term consistency), so that each pixel is tied to the closest frame
-    that shows it.
-
-    reliable: (J, H, W) c for offsets J in increasing order (closest frame first).
-    Returns (J, H, W).
-
-    .. note:: This is the paper's formula, with the original c of the closer offsets.
-       artistic-videos (processFlowWeights, closestFirst) subtracts the already reduced weights
-       instead; for c in {0, 1} both give the same.
-    """
-    reliable = jnp.asarray(reliable)
-    closer = jnp.cumsum(reliable, axis=0) - reliable
-    return jnp.maximum(reliable - closer, 0)
-
-
-def long_term_temporal_loss(image: ArrayLike, warped: ArrayLike, reliable: ArrayLike) -> Array:
-    """Σ_j temporal_loss(x, ω_j(x_{i-j}), c_long_j) over the offsets j (Ruder et al. 2016).
-
-    image: (H, W, C) the frame being optimized.
-    warped: (J, H, W, C) the stylized frames i - j warped onto it, closest first.
-    reliable: (J, H, W) their c (not yet c_long: `long_term_weights` is applied here).
-    Returns a scalar. With J = 1 it is `temporal_loss`.
-    """
-    weights = long_term_weights(reliable)
-    return jnp.sum(jax.vmap(temporal_loss, in_axes=(None, 0, 0))(image, warped, weights))
 
 
 def warp_neighbours(frames: ArrayLike, flows: ArrayLike, offset: int) -> Array:
