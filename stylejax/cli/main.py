@@ -27,25 +27,12 @@ from stylejax.cli.outputs import (
 )
 from stylejax.cli.progress import ProgressBar
 from stylejax.cli.report import Reporter, bar_total
+from stylejax.cli.start import INTERRUPTED, Interrupted, catch_signals
 from stylejax.config import Config, ConfigError, label
 from stylejax.engine import plan as planning
 from stylejax.engine.execute import execute
 from stylejax.engine.plan import Plan
 from stylejax.files import cache, images
-
-INTERRUPTED = 128 + signal.SIGINT  # the shell's code for a process ended by Ctrl-C
-
-
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; `code` is the exit code (130 or 143)."""
-
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
-
-
-def _interrupt(signum, frame) -> None:
-    raise Interrupted(128 + signum)
 
 
 def say(text: str) -> None:
@@ -118,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = ProgressBar(bar_total(plan) * plan.passes)
     reporter = Reporter(plan, outputs, bar=bar, tensorboard=tensorboard)
     started = time.perf_counter()
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = catch_signals()
     try:
         results = execute(plan, callback=reporter)
     except Interrupted as stop:

@@ -45,7 +45,11 @@ def styles_at(plan: Plan, scale: Scale) -> list[np.ndarray]:
 def targets_at(plan: Plan, scale: Scale) -> Targets:
     """Content features and blended style Grams at one scale, colour modes applied; with
     masks, each region's Grams and the guides (`engine.regions.targets`)."""
-    content = content_at(plan, scale)
+    return targets_for(plan, scale, content_at(plan, scale))
+
+
+def targets_for(plan: Plan, scale: Scale, content: np.ndarray) -> Targets:
+    """`targets_at` for a given (H, W, 3) content image at the scale (a video's frame)."""
     styles = styles_at(plan, scale)
     # Colour control (Gatys et al. 2017, not in the 2015 paper): "histogram" recolours the
     # styles to the content's colour statistics; "luminance" transfers on luminance only and

@@ -25,6 +25,7 @@ from stylejax import samples
 from stylejax.cli import flags
 from stylejax.cli.outputs import check_writable
 from stylejax.cli.progress import ProgressBar
+from stylejax.cli.start import INTERRUPTED, Interrupted, catch_signals
 from stylejax.config import SEQUENCES, Config, ConfigError
 from stylejax.engine import devices
 from stylejax.engine.plan import check_memory, check_settings
@@ -48,7 +49,6 @@ from stylejax.video.settings import (
 )
 from stylejax.video.setup import VideoPlan, max_frames, prepare_video
 
-INTERRUPTED = 128 + signal.SIGINT
 # Still-image flags that a video run does not take: its own content, output and resume; the
 # per-evaluation outputs of a still run; presets (sized for still images); multi-host runs.
 NOT_FOR_VIDEO = (
@@ -76,16 +76,6 @@ SETTINGS = (
     "first_frame_evaluations",
 )
 PART = ("start", "duration", "every", "fps")
-
-
-class Interrupted(Exception):
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
-
-
-def _interrupt(signum, frame) -> None:
-    raise Interrupted(128 + signum)
 
 
 def say(text: str) -> None:
@@ -338,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted before the run started; nothing was written")
         return INTERRUPTED
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = catch_signals()
     bar = ProgressBar(vplan.total, desc="stylejax-video")
     writer = Writer(vplan, output, folder)
     started = time.perf_counter()

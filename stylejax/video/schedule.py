@@ -41,11 +41,11 @@ from PIL import Image
 
 from stylejax.engine import pyramid
 from stylejax.engine.devices import mesh, shard
-from stylejax.engine.execute import CHUNK, styles_at
+from stylejax.engine.execute import CHUNK, targets_for
 from stylejax.engine.plan import Scale, solver_for
 from stylejax.files import images
 from stylejax.objective import colors
-from stylejax.objective.total import FrameInputs, LossInputs, Targets, compute_targets
+from stylejax.objective.total import FrameInputs, LossInputs, Targets
 from stylejax.optim.loop import Result, Update, optimize_batch
 from stylejax.video.flow import ClipFlow
 from stylejax.video.setup import VideoPlan
@@ -126,18 +126,7 @@ def style_targets(vplan: VideoPlan, scale: Scale) -> Targets:
     a frame's own target replaces). In histogram colour mode the styles take frame 0's colour
     statistics: one target for the whole clip, so that it does not flicker with the frames'
     colours."""
-    plan, mode = vplan.plan, vplan.config.preserve_colors
-    first = frame_at(vplan.frames[0], scale.shape)
-    styles = [np.asarray(colors.style_input(mode, s, first)) for s in styles_at(plan, scale)]
-    content = np.asarray(colors.content_input(mode, first))
-    blend = plan.config.style_blend or (1.0,) * len(styles)
-    return compute_targets(
-        plan.objective,
-        plan.weights.params,
-        jnp.asarray(content),
-        [jnp.asarray(s) for s in styles],
-        blend,
-    )
+    return targets_for(vplan.plan, scale, frame_at(vplan.frames[0], scale.shape))
 
 
 def start_images(vplan: VideoPlan, indices: list[int], scale: Scale) -> np.ndarray:

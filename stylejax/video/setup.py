@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from PIL import Image
 
-from stylejax.config import Config
+from stylejax.config import NOT_OPTIONS, Config
 from stylejax.engine import devices, pyramid
 from stylejax.engine.plan import Plan, Scale, prepare, scale_sizes
 from stylejax.files import images
@@ -207,17 +207,7 @@ def fingerprint(
     weights."""
     fields = dataclasses.asdict(config)
     # Paths are left out: the pixels and the weights' checksum stand for them.
-    for name in (
-        "content",
-        "style",
-        "weights",
-        "output",
-        "log",
-        "tensorboard",
-        "overwrite",
-        "resume",
-        "checkpoint_every",
-    ):
+    for name in NOT_OPTIONS:
         fields.pop(name, None)
     digest = hashlib.sha256()
     text = json.dumps(
