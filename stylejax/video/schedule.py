@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +84,7 @@ def run(
     if flow.to_past.shape[1:4] != (vplan.count, *vplan.shape):
         raise ValueError("the flow was computed for another clip")
     schedule = sequential if vplan.schedule == "sequential" else multipass
-    return schedule(vplan, flow, done=done or {}, on_frame=on_frame, callback=callback)
+    return schedule(vplan, flow, Hooks(done or {}, on_frame, callback))
 
 
 # Per-frame inputs
@@ -326,15 +327,17 @@ def _stopped(results: list[Result]) -> bool:
 # The schedules
 
 
-def sequential(
-    vplan: VideoPlan,
-    flow: ClipFlow,
-    *,
-    done: dict[tuple[int, int], np.ndarray],
-    on_frame: FrameDone | None,
-    callback,
-) -> np.ndarray:
+class Hooks(NamedTuple):
+    """What a schedule reports to and resumes from."""
+
+    done: dict[tuple[int, int], np.ndarray]  # {(pass, frame): image} already finished
+    on_frame: FrameDone | None  # called with each finished frame
+    callback: Callable[[Update], bool | None] | None  # progress; True stops the run
+
+
+def sequential(vplan: VideoPlan, flow: ClipFlow, hooks: Hooks) -> np.ndarray:
     """Frame by frame (module docstring); continues after the first frames in `done`."""
+    done, on_frame, callback = hooks
     count = vplan.count
     results = np.zeros((count, *vplan.shape, 3), np.float32)
     first_missing = 0
@@ -386,16 +389,10 @@ def blended_clip(
     return out
 
 
-def multipass(
-    vplan: VideoPlan,
-    flow: ClipFlow,
-    *,
-    done: dict[tuple[int, int], np.ndarray],
-    on_frame: FrameDone | None,
-    callback,
-) -> np.ndarray:
+def multipass(vplan: VideoPlan, flow: ClipFlow, hooks: Hooks) -> np.ndarray:
     """Every frame of a pass in batches of `vplan.at_once` (module docstring); continues an
     interrupted run at its first unfinished batch (`done`)."""
+    done, on_frame, callback = hooks
     count, passes = vplan.count, len(vplan.budgets)
     batches = [
         list(range(s, min(s + vplan.at_once, count))) for s in range(0, count, vplan.at_once)
