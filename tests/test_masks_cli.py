@@ -175,6 +175,30 @@ def test_a_kept_region_has_no_style_and_a_stronger_content_weight(random_weights
     assert np.any(np.asarray(grad)[:, : 32 - receptive] != 0)
 
 
+def test_style_masks_alone_learn_from_the_selected_pixels(random_weights):
+    """Without a content mask the picture is one region; each style image's target Gram
+    comes from its white pixels only (NumPy on the features at relu1_1, before any pooling)."""
+    selection = np.zeros((40, 40), np.uint8)
+    selection[:, :15] = 255
+    plan = plan_for(random_weights, style_masks=[selection], styles=1)
+    assert plan.objective.guided and plan.regions.members == ((0,),)
+    scale = plan.scales[0]
+    targets = running.targets_at(plan, scale)
+    style = running.styles_at(plan, scale)[0]  # 32x32
+    features = np.asarray(plan.objective.features(plan.weights.params, style[None])["relu1_1"])
+    chosen = features[0, :, :12].reshape(-1, features.shape[-1]).astype(np.float64)  # 15/40*32
+    expected = chosen.T @ chosen / (chosen.shape[1] * chosen.shape[0])
+    np.testing.assert_allclose(targets.style["relu1_1"][0], expected, rtol=1e-4, atol=1e-6)
+    whole = plan_for(random_weights, style_masks=[np.full((40, 40), 255, np.uint8)], styles=1)
+    today = plan_for(random_weights, styles=1)
+    np.testing.assert_allclose(
+        running.targets_at(whole, scale).style["relu2_1"][0],
+        running.targets_at(today, scale).style["relu2_1"],
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
 @pytest.mark.parametrize("variant", [dict(remat=True), dict(precision="bfloat16")])
 def test_the_guided_loss_under_remat_and_bfloat16(random_weights, variant):
     mask = halves(40, 60)
