@@ -1,10 +1,10 @@
 """Picture quality at equal time: stylejax's defaults against the KC port's trade-off front.
 
     python scripts/bench_quality.py --pairs CONTENT:STYLE [CONTENT:STYLE ...] --size 512 \
-        --out quality/ [-- any stylejax.cli.main flags, e.g. --style-weight 3e6]
+        --out quality/ [--baseline "--preset classic"] [-- any stylejax.run flags]
 
 For every pair, one after the other and never two at once:
-1. stylejax: one `python -m stylejax.cli.main` process with every default (plus the flags after
+1. stylejax: one `python -m stylejax.run` process with every default (plus the flags after
    `--`), timed as a whole (interpreter start, compilation and image writing included);
 2. the KC port (scripts/kc_port.py) twice, each given exactly that much time: at KC's default
    content weight (0.015) and at a fifth of it (0.003). Its clock starts before it reads the
@@ -19,11 +19,14 @@ between KC's two (outside that span the front is extrapolated and cannot be trus
 `--clock wall` (the default) gives KC the same wall seconds; `--clock cpu` the same CPU seconds
 (user + system, all threads), steadier on a machine shared with other work. Both are recorded.
 
+`--baseline FLAGS` adds a second stylejax picture per pair, judged and placed on the same front
+(KC's time stays the first picture's): `--baseline "--preset classic"` sets the defaults before
+issue 16 beside today's.
+
 Writes into `--out`: each pair's pictures and run records, and, per clock, `results_wall.json`,
-`table_wall.md` and `contact_sheet_wall.png` (content, style and the three pictures per pair,
-labelled with their
-scores). With `--reuse`, runs whose picture and record already exist with the same command are
-not repeated (to re-judge without re-running).
+`table_wall.md` and `contact_sheet_wall.png` (content, style and the pictures of each pair,
+labelled with their scores). With `--reuse`, runs whose picture and record already exist with
+the same command are not repeated (to re-judge without re-running).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -44,6 +48,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 import common  # noqa: E402
 import quality_metrics as qm  # noqa: E402
 
+BASELINE = "baseline"  # the picture name of `--baseline`'s run
 KC_CONTENT_WEIGHTS = (0.015, 0.003)  # KC's default and a fifth of it: the two-point front
 FONT_SIZE = 15
 LINE = FONT_SIZE + 4  # pixels per line of text on the contact sheet
@@ -66,6 +71,11 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         nargs=2,
         default=KC_CONTENT_WEIGHTS,
         help="the front's two KC runs (default: 0.015 0.003)",
+    )
+    add(
+        "--baseline",
+        help="stylejax flags of a second picture judged beside the first, e.g. '--preset "
+        "classic' (old against new defaults); KC's time is still the first picture's",
     )
     add("--reuse", action="store_true", help="skip runs already done with the same command")
     args = p.parse_args(own)
@@ -93,6 +103,8 @@ def run_once(command: list[str], picture: Path, record: Path, reuse: bool) -> di
         if old.get("command") == command:
             return old
     timing = common.run_timed(command, env=common.child_env())
+    if not picture.is_file():  # a run that exits 0 without its picture is no measurement
+        raise common.ChildFailed(f"{' '.join(command)} wrote no {picture}")
     done = dict(command=command, **dataclasses.asdict(timing))
     record.write_text(json.dumps(done, indent=1))
     return done
@@ -104,27 +116,32 @@ def run_pair(
     """stylejax once, then KC at each content weight in the same time. Returns the records."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = ["--weights", args.weights] if args.weights else []
-    sj_picture = folder / "stylejax.png"
-    command = [
-        sys.executable,
-        "-m",
-        "stylejax.cli.main",
-        "--content",
-        str(content),
-        "--style",
-        str(style),
-        "--size",
-        str(args.size),
-        "--output",
-        str(sj_picture),
-        "--log",
-        str(folder / "stylejax.cli.log.json"),
-        "--overwrite",
-        *weights,
-        *extra,
-    ]
-    print(f"{folder.name}: stylejax ...", file=sys.stderr, flush=True)
-    stylejax = run_once(command, sj_picture, folder / "stylejax.cli.main.json", args.reuse)
+
+    def stylejax_run(stem: str, flags: list[str]) -> dict:
+        picture = folder / f"{stem}.png"
+        command = [
+            sys.executable,
+            "-m",
+            "stylejax.run",
+            "--content",
+            str(content),
+            "--style",
+            str(style),
+            "--size",
+            str(args.size),
+            "--output",
+            str(picture),
+            "--log",
+            str(folder / f"{stem}.cli.log.json"),
+            "--overwrite",
+            *weights,
+            *flags,
+        ]
+        print(f"{folder.name}: {stem} ...", file=sys.stderr, flush=True)
+        return run_once(command, picture, folder / f"{stem}.run.json", args.reuse)
+
+    stylejax = stylejax_run("stylejax", extra)
+    baseline = stylejax_run(BASELINE, shlex.split(args.baseline)) if args.baseline else None
     budget = stylejax[args.clock]
     print(f"{folder.name}: stylejax took {budget:.0f} s ({args.clock})", file=sys.stderr)
     kc = {}
@@ -155,7 +172,7 @@ def run_pair(
         print(f"{folder.name}: KC port, content weight {weight:g} ...", file=sys.stderr)
         timing = run_once(command, picture, folder / f"{stem}.run.json", args.reuse)
         kc[weight] = dict(timing, port=json.loads(record.read_text()))
-    return dict(stylejax=stylejax, kc=kc)
+    return dict(stylejax=stylejax, baseline=baseline, kc=kc)
 
 
 # --- the front --------------------------------------------------------------------------------
@@ -240,16 +257,17 @@ def tables(results: list[dict]) -> str:
                     f"{s['worst_edge']:.2f} ({max(s['edges'], key=s['edges'].get)})",
                 ]
             )
-        p = r["placement"]
-        front_rows.append(
-            [
-                r["pair"],
-                f"{r['budget']:.0f} s {r['clock']}",
-                f"{p['sliced_ratio']:.2f}",
-                f"{p['w2_ratio']:.2f}",
-                "yes" if p["in_span"] else "**no** (extrapolated)",
-            ]
-        )
+        for name, p in r["placements"].items():
+            front_rows.append(
+                [
+                    r["pair"],
+                    name,
+                    f"{r['budget']:.0f} s {r['clock']}",
+                    f"{p['sliced_ratio']:.2f}",
+                    f"{p['w2_ratio']:.2f}",
+                    "yes" if p["in_span"] else "**no** (extrapolated)",
+                ]
+            )
     return (
         common.markdown_table(
             [
@@ -266,7 +284,14 @@ def tables(results: list[dict]) -> str:
         )
         + "\n\n"
         + common.markdown_table(
-            ["pair", "equal time", "sliced / front", "W2 / front W2", "content dist. in KC's span"],
+            [
+                "pair",
+                "picture",
+                "KC's time",
+                "sliced / front",
+                "W2 / front W2",
+                "content dist. in KC's span",
+            ],
             front_rows,
         )
     )
@@ -311,7 +336,7 @@ def sheet_row(
     ]
     for name, path in pictures.items():
         s, seconds = scores[name], result["seconds"][name]
-        if name == "stylejax":
+        if "KC" not in name:
             head = f"{name}, {seconds:.0f} s"
         else:
             port = record["kc"][float(name.split()[1])]["port"]
@@ -362,6 +387,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     results, rows = [], []
     for content, style, folder, record in runs:
         names = {"stylejax": folder / "stylejax.png"}
+        if record["baseline"]:
+            names[BASELINE] = folder / f"{BASELINE}.png"
         names |= {
             f"KC {w:g}": folder / f"kc_{w:g}_{args.clock}.png" for w in args.kc_content_weights
         }
@@ -369,7 +396,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         scores = judge_pair(content, style, folder, names, features)
         kc_scores = [scores[f"KC {w:g}"] for w in args.kc_content_weights]
         placement = place(scores["stylejax"], kc_scores)
-        seconds = {"stylejax": record["stylejax"][args.clock]}
+        placements = {name: place(scores[name], kc_scores) for name in names if "KC" not in name}
+        seconds = {name: record[name][args.clock] for name in names if "KC" not in name}
         seconds |= {f"KC {w:g}": record["kc"][w]["port"]["seconds"] for w in record["kc"]}
         results.append(
             dict(
@@ -382,11 +410,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 ),
                 scores={name: scores_dict(s) for name, s in scores.items()},
                 placement=dataclasses.asdict(placement),
+                placements={name: dataclasses.asdict(p) for name, p in placements.items()},
             )
         )
         rows.append(sheet_row(content, style, names, scores, placement, results[-1], record))
 
-    report = dict(machine=info, size=args.size, stylejax_flags=extra, results=results)
+    report = dict(
+        machine=info,
+        size=args.size,
+        stylejax_flags=extra,
+        baseline_flags=args.baseline,
+        results=results,
+    )
     (out / f"results_{args.clock}.json").write_text(json.dumps(report, indent=1))
     table = tables(results)
     (out / f"table_{args.clock}.md").write_text(table + "\n")

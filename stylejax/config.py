@@ -101,29 +101,39 @@ class Config:
     style_scale: float = 1.0  # style image size relative to the content image's longest side
     evaluations: int = 300  # loss-and-gradient evaluations, summed over all scales
     iterations: int | None = None  # optimizer iteration limit per scale; None: the budget
+    # The defaults below that differ from the seed's (style_weight, content_layer, init,
+    # style_loss, style_layer_weights, padding) are issue 16's, chosen by measurement against
+    # crowsonkb/style-transfer-pytorch at equal time (BENCHMARKS.md, "Picture quality");
+    # `--preset classic` restores the earlier ones, `--preset seed` is the reference algorithm.
     content_weight: float = 1.0
-    style_weight: float = 1e6  # at torchvision's scale; see STYLE_WEIGHT_FACTOR
+    # 4e6: four times crowsonkb's balance (W2_STYLE_WEIGHT_FACTOR), which at 300 L-BFGS
+    # evaluations from the photo still leaves a painted photo (BENCHMARKS.md).
+    style_weight: float = 4e6  # at torchvision's scale; see STYLE_WEIGHT_FACTOR
     tv_weight: float = 0.0  # total variation; not in the paper, off in the seed
-    # Deviation from the paper: Gatys et al. match content at conv4_2. The seed (and this
-    # default) use relu4_1, the first layer of block 4 after its ReLU, as most PyTorch ports
-    # of the seed do; BENCHMARKS.md compares the content layers.
-    content_layer: str = "relu4_1"
+    # Gatys et al. match content at conv4_2; this default takes it after its ReLU (relu4_2),
+    # as crowsonkb does. Deviation from the paper in the seed: relu4_1, as most PyTorch ports.
+    content_layer: str = "relu4_2"
     style_layers: tuple[str, ...] = SEED_STYLE_LAYERS
     pooling: str = "avg"  # Gatys et al.'s replacement for VGG's max pooling
     preserve_colors: str | None = None  # "luminance" or "histogram" (Gatys et al. 2017)
     precision: str = "float32"  # "bfloat16" (or "bf16"): VGG in bf16; Grams, losses in f32
-    init: str = "random"  # "content", "random" (seeded uniform [0, 1]) or an image path
+    # Deviation from the paper (white noise): start from the photo, as crowsonkb does; the seed
+    # starts from seeded uniform noise ("random").
+    init: str = "content"  # "content", "random" (seeded uniform [0, 1]) or an image path
     seed: int = 0  # 0 to MAX_SEED
     remat: bool = False  # recompute VGG blocks in the backward pass: less memory, more time
     optimizer: str = "lbfgs"  # see BENCHMARKS.md
     learning_rate: float = ADAM_LEARNING_RATE  # Adam's step size, in [0, 1] pixel units
-    style_loss: str = "gram"  # "gram" (Gatys) or "wasserstein" (Gaussian W2, crowsonkb)
+    # Deviation from the paper (Gram matrices): Gaussian W2, crowsonkb's; "gram" is Gatys'.
+    style_loss: str = "wasserstein"
     # relative weight of each style layer: "equal", "kc" (256:64:16:4:1) or one number per
     # layer; scaled to average 1, so style_weight is the weight of an average layer
-    style_layer_weights: str | tuple[float, ...] = "equal"
+    style_layer_weights: str | tuple[float, ...] = "kc"  # the paper's: "equal"
     style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
     average: float | None = None  # EMA decay of the iterates (e.g. 0.99): the output; None/0: off
-    padding: str = "zeros"  # VGG's first conv border: zeros (VGG), replicate, reflect
+    # VGG's first conv border: zeros (VGG's, the seed's), replicate, reflect. Replicate removes
+    # the 1-pixel line along the picture's edges (BENCHMARKS.md, "Borders").
+    padding: str = "replicate"
     max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
