@@ -40,7 +40,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 # This checkout's stylejax and the scripts next to this one, whatever else is installed.
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parent)]
@@ -50,8 +50,6 @@ import quality_metrics as qm  # noqa: E402
 
 BASELINE = "baseline"  # the picture name of `--baseline`'s run
 KC_CONTENT_WEIGHTS = (0.015, 0.003)  # KC's default and a fifth of it: the two-point front
-FONT_SIZE = 15
-LINE = FONT_SIZE + 4  # pixels per line of text on the contact sheet
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
@@ -297,27 +295,6 @@ def tables(results: list[dict]) -> str:
     )
 
 
-def font(size: int = FONT_SIZE) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
-        return ImageFont.load_default()
-
-
-def tile(image: np.ndarray | Image.Image, height: int, lines: list[str]) -> Image.Image:
-    """The image scaled to `height` with `lines` of text above it."""
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
-    width = max(1, round(image.width * height / image.height))
-    top = LINE * len(lines) + 4
-    out = Image.new("RGB", (width, height + top), "white")
-    out.paste(image.resize((width, height), Image.Resampling.LANCZOS), (0, top))
-    draw = ImageDraw.Draw(out)
-    for i, line in enumerate(lines):
-        draw.text((4, 2 + i * LINE), line, fill="black", font=font())
-    return out
-
-
 def sheet_row(
     content: Path,
     style: Path,
@@ -331,8 +308,8 @@ def sheet_row(
     labelled with its time and scores."""
     height = load(pictures["stylejax"]).shape[0]
     tiles = [
-        tile(load(content), height, [content.stem, "content", ""]),
-        tile(load(style), height, [style.stem, "style", ""]),
+        common.tile(load(content), height, [content.stem, "content", ""]),
+        common.tile(load(style), height, [style.stem, "style", ""]),
     ]
     for name, path in pictures.items():
         s, seconds = scores[name], result["seconds"][name]
@@ -346,29 +323,13 @@ def sheet_row(
             f"content {s.content:.3f}  edge {s.worst_edge:.2f}",
             f"sliced {s.sliced:.2f}  W2 {s.w2:.2f}",
         ]
-        tiles.append(tile(load(path), height, lines))
+        tiles.append(common.tile(load(path), height, lines))
     caption = (
         f"{result['pair']}, {result['budget']:.0f} s ({result['clock']} clock) each: stylejax's "
         f"sliced / KC front {placement.sliced_ratio:.2f}, W2 / front {placement.w2_ratio:.2f}, "
         f"content distance {'inside' if placement.in_span else 'OUTSIDE'} KC's span"
     )
     return caption, tiles
-
-
-def contact_sheet(rows: list[tuple[str, list[Image.Image]]], gap: int = 8) -> Image.Image:
-    """Rows of tiles side by side, each row under its caption."""
-    width = max(sum(t.width for t in tiles) + gap * (len(tiles) - 1) for _, tiles in rows)
-    height = sum(LINE + max(t.height for t in tiles) + gap for _, tiles in rows)
-    sheet = Image.new("RGB", (width, height), "white")
-    draw, y = ImageDraw.Draw(sheet), 0
-    for caption, tiles in rows:
-        draw.text((4, y), caption, fill="black", font=font())
-        y, x = y + LINE, 0
-        for t in tiles:
-            sheet.paste(t, (x, y))
-            x += t.width + gap
-        y += max(t.height for t in tiles) + gap
-    return sheet
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -425,7 +386,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     (out / f"results_{args.clock}.json").write_text(json.dumps(report, indent=1))
     table = tables(results)
     (out / f"table_{args.clock}.md").write_text(table + "\n")
-    contact_sheet(rows).save(out / f"contact_sheet_{args.clock}.png")
+    common.contact_sheet(rows).save(out / f"contact_sheet_{args.clock}.png")
     print(table)
     return results
 

@@ -1,5 +1,5 @@
 """What the benchmark scripts share: the machine, timed child processes, the bundled images,
-a single-scale problem, pairs and tables."""
+a single-scale problem, pairs, tables and contact sheets."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from stylejax.config import Config
 from stylejax.engine import execute
@@ -26,6 +27,8 @@ from stylejax.objective.total import LossInputs, Objective
 
 REPO = Path(__file__).resolve().parents[1]
 STDERR_TAIL = 2000  # characters of a failed child's stderr worth showing
+FONT_SIZE = 15
+LINE = FONT_SIZE + 4  # pixels per line of text on a contact sheet
 
 
 def processor_name() -> str:
@@ -184,3 +187,43 @@ def timed_cli(argv: list[str], folder: Path) -> tuple[float, dict]:
         cwd=folder,
     )
     return time.perf_counter() - start, json.loads(log.read_text())
+
+
+# --- contact sheets ---------------------------------------------------------------------------
+
+
+def font(size: int = FONT_SIZE) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def tile(image: np.ndarray | Image.Image, height: int, lines: list[str]) -> Image.Image:
+    """The image scaled to `height` with `lines` of text above it."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    width = max(1, round(image.width * height / image.height))
+    top = LINE * len(lines) + 4
+    out = Image.new("RGB", (width, height + top), "white")
+    out.paste(image.resize((width, height), Image.Resampling.LANCZOS), (0, top))
+    draw = ImageDraw.Draw(out)
+    for i, line in enumerate(lines):
+        draw.text((4, 2 + i * LINE), line, fill="black", font=font())
+    return out
+
+
+def contact_sheet(rows: list[tuple[str, list[Image.Image]]], gap: int = 8) -> Image.Image:
+    """Rows of tiles side by side, each row under its caption."""
+    width = max(sum(t.width for t in tiles) + gap * (len(tiles) - 1) for _, tiles in rows)
+    height = sum(LINE + max(t.height for t in tiles) + gap for _, tiles in rows)
+    sheet = Image.new("RGB", (width, height), "white")
+    draw, y = ImageDraw.Draw(sheet), 0
+    for caption, tiles in rows:
+        draw.text((4, y), caption, fill="black", font=font())
+        y, x = y + LINE, 0
+        for t in tiles:
+            sheet.paste(t, (x, y))
+            x += t.width + gap
+        y += max(t.height for t in tiles) + gap
+    return sheet
