@@ -75,12 +75,20 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         help="stylejax flags of a second picture judged beside the first, e.g. '--preset "
         "classic' (old against new defaults); KC's time is still the first picture's",
     )
+    add(
+        "--no-kc",
+        action="store_true",
+        help="judge stylejax's pictures only (e.g. old against new defaults at a size where "
+        "KC's schedule would not leave its first scale)",
+    )
     add("--reuse", action="store_true", help="skip runs already done with the same command")
     args = p.parse_args(own)
     try:
         args.pairs = [common.parse_pair(text) for text in args.pairs]
     except ValueError as e:
         p.error(str(e))
+    if args.no_kc:
+        args.kc_content_weights = ()
     if args.size < 32:
         p.error("--size must be at least 32 (VGG's relu5_1 needs 16 px at 1/4 size)")
     return args, extra
@@ -266,33 +274,26 @@ def tables(results: list[dict]) -> str:
                     "yes" if p["in_span"] else "**no** (extrapolated)",
                 ]
             )
-    return (
-        common.markdown_table(
-            [
-                "pair",
-                "picture",
-                "seconds",
-                "content dist.",
-                "sliced W",
-                "Gaussian W2",
-                "sliced at 1, 1/2, 1/4",
-                "worst edge ratio",
-            ],
-            picture_rows,
-        )
-        + "\n\n"
-        + common.markdown_table(
-            [
-                "pair",
-                "picture",
-                "KC's time",
-                "sliced / front",
-                "W2 / front W2",
-                "content dist. in KC's span",
-            ],
-            front_rows,
-        )
+    pictures = common.markdown_table(
+        [
+            "pair",
+            "picture",
+            "seconds",
+            "content dist.",
+            "sliced W",
+            "Gaussian W2",
+            "sliced at 1, 1/2, 1/4",
+            "worst edge ratio",
+        ],
+        picture_rows,
     )
+    if not front_rows:
+        return pictures
+    front = common.markdown_table(
+        ["pair", "picture", "KC's time", "sliced / front", "W2 / front W2", "in KC's span"],
+        front_rows,
+    )
+    return pictures + "\n\n" + front
 
 
 def sheet_row(
@@ -300,7 +301,7 @@ def sheet_row(
     style: Path,
     pictures: dict[str, Path],
     scores: dict[str, qm.Scores],
-    placement: Placement,
+    placement: Placement | None,
     result: dict,
     record: dict,
 ) -> tuple[str, list[Image.Image]]:
@@ -324,11 +325,13 @@ def sheet_row(
             f"sliced {s.sliced:.2f}  W2 {s.w2:.2f}",
         ]
         tiles.append(common.tile(load(path), height, lines))
-    caption = (
-        f"{result['pair']}, {result['budget']:.0f} s ({result['clock']} clock) each: stylejax's "
-        f"sliced / KC front {placement.sliced_ratio:.2f}, W2 / front {placement.w2_ratio:.2f}, "
-        f"content distance {'inside' if placement.in_span else 'OUTSIDE'} KC's span"
-    )
+    caption = f"{result['pair']}, stylejax {result['budget']:.0f} s ({result['clock']} clock)"
+    if placement:
+        caption += (
+            f", KC as long: stylejax's sliced / KC front {placement.sliced_ratio:.2f}, W2 / front "
+            f"{placement.w2_ratio:.2f}, content distance "
+            f"{'inside' if placement.in_span else 'OUTSIDE'} KC's span"
+        )
     return caption, tiles
 
 
@@ -356,9 +359,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         print(f"{folder.name}: judging ...", file=sys.stderr, flush=True)
         scores = judge_pair(content, style, folder, names, features)
         kc_scores = [scores[f"KC {w:g}"] for w in args.kc_content_weights]
-        placement = place(scores["stylejax"], kc_scores)
-        placements = {name: place(scores[name], kc_scores) for name in names if "KC" not in name}
-        seconds = {name: record[name][args.clock] for name in names if "KC" not in name}
+        ours = [name for name in names if "KC" not in name]
+        placements = {name: place(scores[name], kc_scores) for name in ours} if kc_scores else {}
+        placement = placements.get("stylejax")
+        seconds = {name: record[name][args.clock] for name in ours}
         seconds |= {f"KC {w:g}": record["kc"][w]["port"]["seconds"] for w in record["kc"]}
         results.append(
             dict(
@@ -367,10 +371,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 budget=record["stylejax"][args.clock],
                 seconds=seconds,
                 runs=dict(
-                    stylejax=record["stylejax"], kc={f"{w:g}": v for w, v in record["kc"].items()}
+                    stylejax=record["stylejax"],
+                    baseline=record["baseline"],
+                    kc={f"{w:g}": v for w, v in record["kc"].items()},
                 ),
                 scores={name: scores_dict(s) for name, s in scores.items()},
-                placement=dataclasses.asdict(placement),
+                placement=dataclasses.asdict(placement) if placement else None,
                 placements={name: dataclasses.asdict(p) for name, p in placements.items()},
             )
         )

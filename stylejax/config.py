@@ -132,7 +132,7 @@ class Config:
     style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
     average: float | None = None  # EMA decay of the iterates (e.g. 0.99): the output; None/0: off
     # VGG's first conv border: zeros (VGG's, the seed's), replicate, reflect. Replicate removes
-    # the 1-pixel line along the picture's edges (BENCHMARKS.md, "Borders").
+    # the 1-pixel line along the picture's edges (BENCHMARKS.md, "Picture quality").
     padding: str = "replicate"
     max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19

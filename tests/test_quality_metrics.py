@@ -2,6 +2,7 @@
 references: SciPy's 1-D Wasserstein distance and matrix square root, a plain-PyTorch VGG19, and
 hand-made images."""
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -147,3 +148,33 @@ def test_the_front_is_read_log_log_between_kcs_two_points():
     assert inside.front_w2 == pytest.approx(2.0) and inside.w2_ratio == pytest.approx(1.0)
     assert inside.in_span
     assert not bench_quality.place(scores(0.05, 1.0, 2.0), kc).in_span
+
+
+def test_bench_quality_runs_the_real_command_line_and_judges_old_against_new(
+    tmp_path, weights_file
+):
+    """End to end, without KC (its port is tested in test_kc_port.py): both stylejax pictures are
+    written by real `python -m stylejax.run` processes and judged; a failing run stops the
+    bench instead of leaving a stale picture to be judged."""
+    samples = Path(__file__).resolve().parents[1] / "stylejax" / "samples"
+    pair = f"{samples / 'content.jpg'}:{samples / 'style.jpg'}"
+    out = tmp_path / "bench"
+    flags = ["--evaluations", "2", "--no-compile-cache"]
+    args = ["--pairs", pair, "--size", "40", "--out", str(out), "--weights", str(weights_file)]
+    args += ["--no-kc", "--baseline", "--preset classic --evaluations 2", "--", *flags]
+    [result] = bench_quality.main(args)
+    folder = out / "content_x_style"
+    for name in ("stylejax", "baseline"):
+        assert (folder / f"{name}.png").is_file()
+        record = json.loads((folder / f"{name}.run.json").read_text())
+        assert record["command"][1:3] == ["-m", "stylejax.run"] and record["wall"] > 0
+    scores = result["scores"]
+    assert set(scores) == {"stylejax", "baseline"} and result["placements"] == {}
+    # Different defaults, different pictures and scores.
+    assert scores["stylejax"]["content"] != scores["baseline"]["content"]
+    assert (out / "table_wall.md").read_text().count("content_x_style") == 2
+    assert (out / "contact_sheet_wall.png").is_file()
+
+    own = args[: args.index("--")]  # a later --out wins
+    with pytest.raises(bench_quality.common.ChildFailed):
+        bench_quality.main([*own, "--out", str(tmp_path / "failed"), "--", "--no-such-flag"])

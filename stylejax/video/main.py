@@ -124,7 +124,8 @@ def parser() -> argparse.ArgumentParser:
         "--temporal-weight",
         type=float,
         help="weight of the temporal loss, on 0..255 pixels against content weight 1 "
-        f"(default: {DEFAULT_TEMPORAL_WEIGHT:g}; 0: independent frames)",
+        f"(default: {DEFAULT_TEMPORAL_WEIGHT:g}; 0: no temporal loss, but sequential frames "
+        "still start from the warped previous one)",
     )
     video.add_argument(
         "--temporal-offsets",

@@ -15,7 +15,7 @@ parameters are shared.
   it in that direction) warped onto it, and is tied to the blended frames at the offsets on
   both sides, warped onto it.
 
-  .. note:: Deviations from Ruder et al. 2018, measured in BENCHMARKS.md ("Video"): there a
+  .. note:: Deviations from Ruder et al. 2018 (to be measured by scripts/bench_video.py): there a
      pass visits the frames one after the other, so a frame sees its neighbour's result of
      the same pass and is tied to the frames before it in the pass's direction. Here every
      frame of a pass sees the previous pass's results, so a pass is one batch of independent

@@ -21,11 +21,11 @@ SCHEDULES = ("sequential", "multipass")
 
 DEFAULT_TEMPORAL_WEIGHT = 100.0
 """The temporal weight at Caffe's scale, in artistic-videos' units (the loss on 0..255 pixels),
-against content weight 1. Chosen by measurement (BENCHMARKS.md, "Video"): on a pan, 20 left
-the sequential schedule at 0.39x the independent frames' temporal error, 50 at 0.26x and 200
-at 0.15x (multipass: 0.22x, 0.19x, 0.12x), with the style loss within 1.03x (multipass
-1.16x); 100 keeps a margin under the 0.3x target on every clip. artistic-videos uses 1e3
-against its content weight 5, i.e. 200 against 1."""
+against content weight 1. Provisional: exploratory runs during development (small sizes, a
+loaded machine, not recorded) put 20 at about 0.4x the independent frames' temporal error on a
+pan, 50 at 0.26x and 200 at 0.15x; `scripts/bench_video.py` is the measurement that is to
+confirm or replace it (issue 17). artistic-videos uses 1e3 against its content weight 5, i.e.
+200 against 1."""
 
 TEMPORAL_WEIGHT_FACTOR = {"caffe": 255.0**2, "torchvision": 255.0**2 * 2e-5}
 """Effective weight per unit of `temporal_weight`, per weight set, for images in [0, 1].
@@ -36,14 +36,13 @@ fourth power against a square), so the temporal term is scaled down by the same 
 its balance with the content term. An estimate, not measured on torchvision's weights."""
 
 DEFAULT_PASSES = 6
-"""Passes of the multi-pass schedule (BENCHMARKS.md, "Video": 6 passes gave a lower temporal
-error than 4 at the same per-frame budget and style loss)."""
+"""Passes of the multi-pass schedule. Provisional (exploratory runs, not recorded: 6 passes gave
+a lower temporal error than 4 at the same per-frame budget); `scripts/bench_video.py`."""
 
 DEFAULT_INIT = "content"
 """Where frame 0 (sequential) or every frame of pass 0 (multipass) starts, unless `init` is
-given: the content frame, unlike a still image's seeded noise. At the budgets a clip can
-afford per frame, a start from noise leaves noise in the frames, which flickers
-(BENCHMARKS.md, "Video")."""
+given: the content frame, as a still image's default. At the budgets a clip can afford per
+frame, a start from noise leaves noise in the frames, which flickers."""
 
 DEFAULT_BLEND = 0.5
 """δ of the multi-pass blend (stylejax.video.temporal.DEFAULT_BLEND)."""

@@ -113,8 +113,9 @@ def frame_input_bytes(height: int, width: int, offsets: int, content_layers) -> 
 def pass_budgets(evaluations: int, passes: int) -> list[int]:
     """Each multipass pass's share of the per-frame budget: half for pass 0, which stylizes
     every frame on its own, and the other half shared equally by the later passes (the
-    remainder to the first of them, pyramid.budget_split). Measured against an equal split
-    (BENCHMARKS.md, "Video"): the later passes start from stylized frames and need less."""
+    remainder to the first of them, pyramid.budget_split): the later passes start from
+    stylized frames and need less. Provisional: compared with an equal split only in
+    exploratory runs; `scripts/bench_video.py` is to measure it (issue 17)."""
     if passes == 1:
         return [evaluations]
     first = max(1, evaluations // 2)
