@@ -10,7 +10,7 @@ import scipy.linalg
 
 from stylejax.model.vgg import CAFFE, TORCHVISION
 from stylejax.objective import losses, wasserstein
-from stylejax.objective.sqrtm import newton_schulz_sqrtm
+from stylejax.objective.sqrtm import newton_schulz_sqrtm, newton_schulz_trace_sqrtm
 from stylejax.objective.total import LossInputs, LossWeights, Objective, compute_targets, total_loss
 from tests.reference import random_params
 
@@ -75,6 +75,26 @@ def test_newton_schulz_gradient_matches_finite_differences_and_torch(rng):
     root = vectors @ torch.diag(values.sqrt()) @ vectors.T
     (root * torch.tensor(upstream)).sum().backward()
     np.testing.assert_allclose((grad + grad.T) / 2, t.grad.numpy(), rtol=1e-7, atol=1e-9)
+
+
+def test_trace_sqrtm_and_its_gradient_match_scipy_and_finite_differences(rng):
+    """tr √a, with ½ a^-½ as its gradient: against SciPy in float64 and a central difference."""
+    a = spd(rng, 2, 12, 150)
+    value = newton_schulz_trace_sqrtm(a.astype(np.float32))
+    grad = jax.grad(lambda m: jnp.sum(newton_schulz_trace_sqrtm(m)))(a.astype(np.float32))
+    for matrix, got, got_grad in zip(a, np.asarray(value), np.asarray(grad), strict=True):
+        root = scipy.linalg.sqrtm(matrix).real
+        np.testing.assert_allclose(got, np.trace(root), rtol=1e-5)
+        np.testing.assert_allclose(got_grad, np.linalg.inv(root) / 2, rtol=1e-4, atol=1e-5)
+    direction = rng.normal(size=(12, 12))
+    direction = direction + direction.T
+    with jax.enable_x64(True):
+        g = np.asarray(jax.grad(lambda m: newton_schulz_trace_sqrtm(m, 20))(jnp.asarray(a[0])))
+        h = 1e-6
+        plus, minus = (
+            newton_schulz_trace_sqrtm(jnp.asarray(a[0] + s * h * direction), 20) for s in (1, -1)
+        )
+    np.testing.assert_allclose(np.sum(g * direction), float(plus - minus) / (2 * h), rtol=1e-6)
 
 
 def test_w2_loss_matches_a_float64_scipy_reference_with_blended_targets(rng):

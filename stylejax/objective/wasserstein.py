@@ -73,10 +73,10 @@ def w2_style_loss(features: jax.Array, target: Gaussian, eps: float) -> jax.Arra
     cov = covariance(mean, second, eps)
     root = target.cov_sqrt[None]
     product = jnp.matmul(jnp.matmul(root, cov, precision=_HIGHEST), root, precision=_HIGHEST)
-    cross = sqrtm.newton_schulz_sqrtm(product)
+    cross = sqrtm.newton_schulz_trace_sqrtm(product)
     mean_term = jnp.mean(jnp.square(mean - target.mean[None]), axis=-1)
-    trace = jnp.trace(target.cov[None] + cov - 2 * cross, axis1=-2, axis2=-1)
-    return mean_term + trace / mean.shape[-1]
+    traces = jnp.trace(target.cov[None] + cov, axis1=-2, axis2=-1)
+    return mean_term + (traces - 2 * cross) / mean.shape[-1]
 
 
 def moment_magnitude(second: jax.Array) -> jax.Array:
