@@ -1,21 +1,24 @@
 """Spatial control (Gatys et al. 2017, §4): masks, guides and guided statistics against NumPy,
-SciPy and a probe of the network itself; a two-region toy optimization; every bad input."""
+SciPy and a probe of the network itself; the guided Gram and W2 losses against float64
+references; a two-region toy optimization; every bad input."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import scipy.linalg
 from PIL import Image
 from scipy import ndimage
 
 from stylejax.model.vgg import TORCHVISION, VGG19, pooling_count
 from stylejax.objective import guided as guided_losses
-from stylejax.objective import guides, losses, masks
+from stylejax.objective import guides, losses, masks, spatial, wasserstein
 from stylejax.objective.masks import MaskError
 from tests.reference import random_params
 
 RED, GREEN, BLUE, WHITE, BLACK = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255,) * 3, (0,) * 3
+EPS = 1e-3  # the W2 covariance regularizer, at the scale of these unit-size features
 
 
 @pytest.fixture(scope="module")
@@ -119,46 +122,176 @@ def test_guided_style_loss_matches_numpy_and_weights_regions(rng):
     )
 
 
-def test_a_region_of_weight_zero_contributes_nothing(rng):
+def random_targets(rng, style_loss, count, c):
+    """`count` random region targets: Grams (count, C, C), or Gaussians of gamma samples."""
+    if style_loss == "gram":
+        return jnp.asarray(rng.normal(size=(count, c, c)), jnp.float32)
+    x = rng.gamma(2.0, size=(count, 40, c))
+    second = np.einsum("rpc,rpd->rcd", x, x) / 40
+    return wasserstein.gaussian_target(
+        jnp.asarray(x.mean(1), jnp.float32), jnp.asarray(second, jnp.float32), EPS
+    )
+
+
+def guided_loss(style_loss):
+    """The guided loss as f(features, guides, targets, region_weights=None, magnitude=None)."""
+    if style_loss == "gram":
+        return guided_losses.guided_style_loss
+    return lambda f, g, t, w=None, m=None: guided_losses.guided_w2_loss(f, g, t, EPS, w, m)
+
+
+def take(tree, index):
+    return jax.tree.map(lambda a: a[index], tree)
+
+
+STYLE_LOSSES = ["gram", "wasserstein"]
+
+
+@pytest.mark.parametrize("style_loss", STYLE_LOSSES)
+def test_a_region_of_weight_zero_contributes_nothing(rng, style_loss):
     f = jnp.asarray(rng.normal(size=(1, 6, 8, 3)), jnp.float32)
     labels = np.zeros((6, 8), int)
     labels[:, 5:] = 1  # region 1: kept as the photo
     g = guides.soft_guides(jnp.asarray(labels), 2)[None]
-    targets = jnp.asarray(rng.normal(size=(2, 3, 3)), jnp.float32)
-    kept_nan = targets.at[1].set(jnp.nan)  # no target at all for the kept region
+    targets = random_targets(rng, style_loss, 2, 3)
+    # No target at all for the kept region.
+    kept_nan = jax.tree.map(lambda a: a.at[1].set(jnp.nan), targets)
     weights = jnp.array([1.0, 0.0])
-    loss = jax.jit(guided_losses.guided_style_loss)
+    loss = jax.jit(guided_loss(style_loss))
     np.testing.assert_allclose(
-        loss(f, g, kept_nan, weights), loss(f[:, :, :5], g[:, :1, :, :5], targets[:1]), 1e-6
+        loss(f, g, kept_nan, weights),
+        loss(f[:, :, :5], g[:, :1, :, :5], take(targets, slice(1))),
+        1e-6,
     )
-    grad = jax.jit(jax.grad(lambda x: guided_losses.guided_style_loss(x, g, kept_nan, weights)[0]))(
-        f
-    )
+    # Nor a magnitude (style_normalize): the gradient stays finite, and 0 on the kept pixels.
+    magnitude = jnp.array([2.0, jnp.nan])
+    grad = jax.jit(
+        jax.grad(lambda x: guided_loss(style_loss)(x, g, kept_nan, weights, magnitude)[0])
+    )(f)
     np.testing.assert_array_equal(grad[:, :, 5:], 0)  # the kept pixels feel no style
-    assert np.all(np.abs(grad[:, :, :5]) > 0)
+    assert np.all(np.abs(grad[:, :, :5]) > 0) and np.all(np.isfinite(grad))
 
 
-def test_guided_style_loss_under_vmap_equals_a_loop(rng):
+@pytest.mark.parametrize("style_loss", STYLE_LOSSES)
+def test_guided_style_loss_under_vmap_equals_a_loop(rng, style_loss):
     """A sweep batches over region weights and targets; guides are shared."""
     f = jnp.asarray(rng.normal(size=(1, 5, 5, 2)), jnp.float32)
     g = jnp.asarray(random_guides(rng, 1, 2, 5, 5))
-    targets = jnp.asarray(rng.normal(size=(3, 2, 2, 2)), jnp.float32)
+    targets = jax.tree.map(
+        lambda *a: jnp.stack(a), *[random_targets(rng, style_loss, 2, 2) for _ in range(3)]
+    )
     weights = jnp.array([[1.0, 1.0], [1.0, 0.0], [0.2, 3.0]])
-    batched = jax.jit(jax.vmap(guided_losses.guided_style_loss, (None, None, 0, 0)))
-    looped = [
-        guided_losses.guided_style_loss(f, g, t, w) for t, w in zip(targets, weights, strict=True)
-    ]
+    loss = guided_loss(style_loss)
+    batched = jax.jit(jax.vmap(loss, (None, None, 0, 0)))
+    looped = [loss(f, g, take(targets, i), weights[i]) for i in range(3)]
     np.testing.assert_allclose(batched(f, g, targets, weights), np.stack(looped), rtol=1e-6)
     # Per-member guides (e.g. members of different masks) batch the same way.
     member_guides = jnp.asarray(np.stack([random_guides(rng, 1, 2, 5, 5) for _ in range(3)]))
-    batched = jax.jit(jax.vmap(guided_losses.guided_style_loss, (None, 0, 0, 0)))
-    looped = [
-        guided_losses.guided_style_loss(f, *args)
-        for args in zip(member_guides, targets, weights, strict=True)
-    ]
+    batched = jax.jit(jax.vmap(loss, (None, 0, 0, 0)))
+    looped = [loss(f, member_guides[i], take(targets, i), weights[i]) for i in range(3)]
     np.testing.assert_allclose(
         batched(f, member_guides, targets, weights), np.stack(looped), rtol=1e-6
     )
+
+
+# --- the guided W2 loss against SciPy -------------------------------------------------------
+
+
+def numpy_weighted_moments(x, weights):
+    """Mean and second raw moment of (P, C) samples under (P,) weights, float64."""
+    weights = weights / weights.sum()
+    return weights @ x, (x * weights[:, None]).T @ x
+
+
+def numpy_w2(x, weights, mean_t, cov_t, eps):
+    """W₂²/C between the weighted Gaussian fit of (P, C) samples (numpy's weighted mean and
+    biased covariance, + eps·I) and N(mean_t, cov_t), with SciPy's sqrtm, float64."""
+    c = x.shape[1]
+    mean = np.average(x, 0, weights)
+    cov = np.cov(x.T, aweights=weights, bias=True) + eps * np.eye(c)
+    root_t = scipy.linalg.sqrtm(cov_t).real
+    cross = scipy.linalg.sqrtm(root_t @ cov @ root_t).real
+    return np.mean((mean - mean_t) ** 2) + np.trace(cov + cov_t - 2 * cross) / c
+
+
+def test_guided_w2_matches_scipy_with_random_masks_and_blended_targets(rng):
+    """Targets from two style images under random style guides, region 1 blending both (1:3),
+    through `spatial.style_statistics` and `region_targets`; the loss of two members with
+    random soft guides (an empty region in the last) and unequal region weights."""
+    c = 5
+    f = rng.gamma(2.0, size=(2, 7, 9, c)).astype(np.float32)
+    g = random_guides(rng, 2, 3, 7, 9)
+    style_features = rng.gamma(2.0, size=(2, 1, 8, 6, c)).astype(np.float32)
+    style_features[1] += 0.5  # another mean
+    style_guides = rng.uniform(size=(2, 1, 1, 8, 6)).astype(np.float32) ** 2
+    statistics = [
+        {"relu1_1": spatial.style_statistics(s, sg, "wasserstein")}
+        for s, sg in zip(style_features, style_guides, strict=True)
+    ]
+    members, blend = ((0,), (0, 1), (1,)), (1.0, 3.0)
+    targets, magnitude = spatial.region_targets(statistics, members, blend, "wasserstein", EPS)
+    target = targets["relu1_1"]
+    assert target.mean.shape == (3, c) and target.cov_sqrt.shape == (3, c, c)
+
+    moments = [
+        numpy_weighted_moments(
+            s.reshape(-1, c).astype(np.float64), (sg.ravel() ** 2).astype(np.float64)
+        )
+        for s, sg in zip(style_features, style_guides, strict=True)
+    ]
+    blended = [moments[0], [(a + 3 * b) / 4 for a, b in zip(*moments, strict=True)], moments[1]]
+    covs = [second - np.outer(mean, mean) + EPS * np.eye(c) for mean, second in blended]
+    for r, (mean, second) in enumerate(blended):
+        np.testing.assert_allclose(target.mean[r], mean, rtol=1e-5)
+        np.testing.assert_allclose(target.cov[r], covs[r], rtol=1e-4, atol=1e-5)
+        root = scipy.linalg.sqrtm(covs[r]).real
+        np.testing.assert_allclose(target.cov_sqrt[r], root, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(magnitude["relu1_1"][r], np.trace(second) / c, rtol=1e-5)
+
+    def reference(region_weights, magnitudes):
+        lam = np.asarray(region_weights) / np.sum(region_weights)
+        out = np.zeros(2)
+        for i, x in enumerate(f.reshape(2, -1, c).astype(np.float64)):
+            for r in range(3):
+                weights = (g[i, r] ** 2).ravel().astype(np.float64)
+                if weights.sum() > 0:  # the empty region does not count
+                    w2 = numpy_w2(x, weights, blended[r][0], covs[r], EPS)
+                    out[i] += lam[r] * w2 / magnitudes[r]
+        return out
+
+    loss = jax.jit(guided_losses.guided_w2_loss, static_argnums=3)
+    np.testing.assert_allclose(
+        loss(f, g, target, EPS, jnp.array([2.0, 1.0, 1.0])),
+        reference([2, 1, 1], [1, 1, 1]),
+        rtol=1e-4,
+    )
+    # style_normalize: each region's term divided by its own target's magnitude.
+    np.testing.assert_allclose(
+        loss(f, g, target, EPS, None, magnitude["relu1_1"]),
+        reference([1, 1, 1], [np.trace(second) / c for _, second in blended]),
+        rtol=1e-4,
+    )
+
+
+def test_one_full_region_is_the_unguided_w2_loss_to_float32_rounding(rng):
+    """Not bit for bit: the guided moments are weighted einsums, the unguided ones a mean and
+    an einsum of another shape. The moments agree to float32 rounding, and W₂² is a small
+    difference of traces, so the loss agrees to that rounding of the traces (measured 3e-7 of
+    them, 3e-6 of the loss)."""
+    f = rng.gamma(2.0, size=(2, 9, 11, 6)).astype(np.float32)
+    style = rng.gamma(2.0, size=(1, 8, 9, 6)).astype(np.float32)
+    mean, second = wasserstein.feature_moments(style)
+    target = wasserstein.gaussian_target(mean[0], second[0], EPS)
+    ones = jnp.ones((1, 1, 9, 11))
+    stacked = jax.tree.map(lambda a: a[None], target)
+    guided = jax.jit(guided_losses.guided_w2_loss, static_argnums=3)(f, ones, stacked, EPS)
+    today = jax.jit(wasserstein.w2_style_loss, static_argnums=2)(f, target, EPS)
+    own_mean, own_second = wasserstein.feature_moments(f)
+    traces = jnp.trace(wasserstein.covariance(own_mean, own_second, EPS), axis1=1, axis2=2)
+    scale = (traces + jnp.trace(target.cov)) / 6
+    np.testing.assert_allclose(guided, today, rtol=0, atol=1e-6 * float(scale.max()))
+    normalized = guided_losses.guided_w2_loss(f, ones, stacked, EPS, None, jnp.array([2.0]))
+    np.testing.assert_allclose(normalized, today / 2, rtol=0, atol=1e-6 * float(scale.max()) / 2)
 
 
 # --- guides ---------------------------------------------------------------------------------
@@ -245,33 +378,45 @@ def test_erosion_falls_back_to_plain_guides_when_a_region_vanishes():
 # --- the two-region toy ---------------------------------------------------------------------
 
 
+def toy_targets(style_loss):
+    """Two 2-channel styles: positively and negatively correlated channels (and, for W2,
+    means of opposite sign)."""
+    covs = jnp.array([[[0.5, 0.4], [0.4, 0.5]], [[0.5, -0.4], [-0.4, 0.5]]])
+    if style_loss == "gram":
+        return covs
+    means = jnp.array([[0.3, -0.3], [-0.3, 0.3]])
+    second = covs + means[:, :, None] * means[:, None, :]
+    return wasserstein.gaussian_target(means, second, EPS)
+
+
+@pytest.mark.parametrize("style_loss", STYLE_LOSSES)
 @pytest.mark.parametrize("blur_px", [0.0, 1.0])
-def test_two_regions_each_converge_to_their_own_style(rng, blur_px):
+def test_two_regions_each_converge_to_their_own_style(rng, blur_px, style_loss):
     """A 2-channel 'feature image' optimized directly: the left half towards positively,
     the right half towards negatively correlated channels."""
     h, w = 12, 16
     labels = np.zeros((h, w), int)
     labels[:, w // 2 :] = 1
     g = guides.soft_guides(jnp.asarray(labels), 2, blur_px)[None]
-    targets = jnp.array([[[0.5, 0.4], [0.4, 0.5]], [[0.5, -0.4], [-0.4, 0.5]]])
+    targets = toy_targets(style_loss)
+    loss = guided_loss(style_loss)
     optimizer = optax.adam(0.03)
     features = jnp.asarray(rng.normal(0, 0.3, size=(1, h, w, 2)), jnp.float32)
 
     def step(carry, _):
         x, state = carry
-        loss, grad = jax.value_and_grad(
-            lambda x: guided_losses.guided_style_loss(x, g, targets)[0]
-        )(x)
+        value, grad = jax.value_and_grad(lambda x: loss(x, g, targets)[0])(x)
         updates, state = optimizer.update(grad, state)
-        return (optax.apply_updates(x, updates), state), loss
+        return (optax.apply_updates(x, updates), state), value
 
     (features, _), history = jax.lax.scan(step, (features, optimizer.init(features)), None, 400)
     assert history[-1] < 1e-3 * history[0]
     hard = guides.soft_guides(jnp.asarray(labels), 2)[None]  # measure on each half's pixels
-    measured = guided_losses.guided_gram(features, hard)[0]
     for r in (0, 1):
-        own = float(jnp.mean(jnp.square(measured[r] - targets[r])))
-        other = float(jnp.mean(jnp.square(measured[r] - targets[1 - r])))
+        own, other = (
+            float(loss(features, hard[:, r : r + 1], take(targets, slice(k, k + 1)))[0])
+            for k in (r, 1 - r)
+        )
         assert own / other < (1e-3 if blur_px == 0 else 0.05), (r, own, other)
 
 

@@ -69,15 +69,18 @@ def cli_args(weights_file, inputs, out, *extra):
     ]
 
 
-def test_a_two_region_mask_runs_through_the_cli(tmp_path, inputs, weights_file, capsys):
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_a_two_region_mask_runs_through_the_cli(tmp_path, inputs, weights_file, capsys, style_loss):
     out = tmp_path / "out" / "masked.png"
     argv = cli_args(weights_file, inputs, out, "--mask", str(inputs["mask"]))
     argv += ["--mask-colors", "blue", "red", "--mask-blur", "1", "--log", str(out) + ".json"]
+    argv += ["--style-loss", style_loss]
     assert run.main(argv) == 0, capsys.readouterr().err
     with Image.open(out) as image:
         assert image.size == (32, 21)  # the bundled sample content is 512x341
     log = json.loads((tmp_path / "out" / "masked.png.json").read_text())
     assert log["config"]["mask"] == str(inputs["mask"])
+    assert log["config"]["style_loss"] == style_loss
     assert log["config"]["mask_colors"] == ["blue", "red"] and log["status"] == "finished"
     assert all(np.isfinite(r["total"]) for r in log["records"])
 
@@ -103,10 +106,12 @@ def loss_of(plan, image, scale, member=0):
     return jax.jit(total_loss, static_argnums=2)(jnp.asarray(image), inputs, plan.objective)
 
 
-def test_masks_survive_the_pyramid_and_a_sweep(random_weights):
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_masks_survive_the_pyramid_and_a_sweep(random_weights, style_loss):
     mask = halves(40, 60)
     axes = {"style_weight": (1e5, 1e7)}
-    plan = plan_for(random_weights, mask, axes=axes, min_size=16, scale_step=2.0, evaluations=6)
+    options = dict(min_size=16, scale_step=2.0, evaluations=6, style_loss=style_loss)
+    plan = plan_for(random_weights, mask, axes=axes, **options)
     assert [s.shape for s in plan.scales] == [(11, 16), (21, 32)] and plan.objective.guided
     for scale in plan.scales:
         # The region map at each scale is the mask resized with NEAREST (Pillow's, as NumPy):
@@ -120,10 +125,11 @@ def test_masks_survive_the_pyramid_and_a_sweep(random_weights):
         features = plan.objective.features(plan.weights.params, jnp.zeros((1, h, w, 3)))
         for name in LAYERS:
             assert targets.guides.style[name].shape == (1, 2) + features[name].shape[1:3]
-            assert targets.style[name].shape == (2,) + features[name].shape[-1:] * 2
+            grams = targets.style[name] if style_loss == "gram" else targets.style[name].cov
+            assert grams.shape == (2,) + features[name].shape[-1:] * 2
     results = running.execute(plan)
     starts = running.initial_images(plan)
-    unmasked = plan_for(random_weights, axes=axes, min_size=16, scale_step=2.0, evaluations=6)
+    unmasked = plan_for(random_weights, axes=axes, **options)
     for member, result in enumerate(results):
         sizes = [tuple(r["size"]) for r in result.history]
         assert sizes[0] == (11, 16) and sizes[-1] == (21, 32) and result.status == "finished"
@@ -135,12 +141,22 @@ def test_masks_survive_the_pyramid_and_a_sweep(random_weights):
     assert results[1].history[0]["total"] > 10 * results[0].history[0]["total"]
 
 
-def test_a_single_full_image_region_is_todays_loss(random_weights):
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(),
+        dict(style_normalize=True),
+        dict(style_loss="wasserstein"),
+        dict(style_loss="wasserstein", style_normalize=True),
+    ],
+)
+def test_a_single_full_image_region_is_todays_loss(random_weights, options):
     """Not bit for bit: the guided Gram is a batched einsum of another shape than
-    `losses.gram`'s (see test_guides.py); the run without a mask never takes this path."""
+    `losses.gram`'s, the guided moments are weighted einsums (see test_guides.py); the run
+    without a mask never takes this path."""
     one = np.full((40, 60, 3), 200, np.uint8)
-    today = plan_for(random_weights, styles=1, style_weight=1e7)
-    guided = plan_for(random_weights, one, styles=1, style_weight=1e7)
+    today = plan_for(random_weights, styles=1, style_weight=1e7, **options)
+    guided = plan_for(random_weights, one, styles=1, style_weight=1e7, **options)
     image = np.random.default_rng(0).uniform(size=(21, 32, 3)).astype(np.float32)
     assert not today.objective.guided and guided.objective.guided
     total, terms = loss_of(today, image, today.scales[0])
@@ -197,6 +213,27 @@ def test_style_masks_alone_learn_from_the_selected_pixels(random_weights):
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+def test_style_masks_select_the_wasserstein_targets_too(random_weights):
+    """As above for the W2 loss: each target is the Gaussian fit (mean, biased covariance
+    + eps·I) of the selected pixels' features, and its magnitude E‖f‖²/C there."""
+    selection = np.zeros((40, 40), np.uint8)
+    selection[:, :15] = 255
+    plan = plan_for(random_weights, style_masks=[selection], styles=1, style_loss="wasserstein")
+    assert plan.objective.guided
+    scale = plan.scales[0]
+    targets = running.targets_at(plan, scale)
+    style = running.styles_at(plan, scale)[0]
+    features = np.asarray(plan.objective.features(plan.weights.params, style[None])["relu1_1"])
+    chosen = features[0, :, :12].reshape(-1, features.shape[-1]).astype(np.float64)
+    target = targets.style["relu1_1"]
+    c = chosen.shape[1]
+    expected = np.cov(chosen.T, bias=True) + plan.objective.eps * np.eye(c)
+    np.testing.assert_allclose(target.mean[0], chosen.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(target.cov[0], expected, rtol=1e-3, atol=1e-3)
+    magnitude = np.mean(chosen**2)
+    np.testing.assert_allclose(targets.style_magnitude["relu1_1"][0], magnitude, rtol=1e-4)
 
 
 @pytest.mark.parametrize("variant", [dict(remat=True), dict(precision="bfloat16")])

@@ -261,12 +261,6 @@ def read_regions(
         raise ConfigError(
             "style_blend", "cannot be used with a mask: each region takes one style image whole"
         )
-    if mask is not None and (config.style_loss != "gram" or config.style_normalize):
-        # Guided means and covariances exist (objective.guided); the guided W2 and normalized
-        # terms are not wired yet.
-        raise ConfigError(
-            "mask", "works with the gram style loss, without style_normalize, for now"
-        )
     style_shapes = [
         [images.shape_for(s.size[1], s.size[0], style_size(config, scale)) for scale in scales]
         for s in styles

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from stylejax.objective import guided, losses, masks, spatial
+from stylejax.objective import masks, spatial
 from stylejax.objective.masks import Color, MaskError
 from stylejax.objective.total import Objective, Targets
 
@@ -185,7 +185,7 @@ def targets(
     blend: Sequence[float],
     ratio: float,
 ) -> Targets:
-    """Content features, each region's style Grams and the guides at one scale.
+    """Content features, each region's style targets and the guides at one scale.
 
     Args:
       content: (H, W, 3) the content image at this scale; styles: (h, w, 3) each.
@@ -195,18 +195,20 @@ def targets(
     """
     content_features = objective.features(params, content[None], objective.content_layers)
     layers = tuple(objective.style_layers)
-    grams = []
+    statistics = []
     for style, style_mask in zip(styles, regions.style_masks, strict=True):
         features = objective.features(params, style[None], layers)
-        if style_mask is None:
-            grams.append({name: losses.gram(f)[0] for name, f in features.items()})
-            continue
-        selection = masks.style_selection(style_mask, tuple(style.shape[:2]))
-        where = spatial.selection_guides(
-            jnp.asarray(selection), style_layers=layers, erode=regions.erode
-        )
-        grams.append(
-            {name: guided.guided_gram(f, where[name])[0, 0] for name, f in features.items()}
+        selected = dict.fromkeys(layers)  # None: the whole style image
+        if style_mask is not None:
+            selection = masks.style_selection(style_mask, tuple(style.shape[:2]))
+            selected = spatial.selection_guides(
+                jnp.asarray(selection), style_layers=layers, erode=regions.erode
+            )
+        statistics.append(
+            {
+                name: spatial.style_statistics(f, selected[name], objective.style_loss)
+                for name, f in features.items()
+            }
         )
     where = spatial.content_guides(
         jnp.asarray(labels_at(regions, tuple(content.shape[:2]))),
@@ -217,8 +219,7 @@ def targets(
         erode=regions.erode,
         kept=regions.kept,
     )
-    return Targets(
-        content=content_features,
-        style=spatial.region_targets(grams, regions.members, blend),
-        guides=where,
+    style, magnitude = spatial.region_targets(
+        statistics, regions.members, blend, objective.style_loss, objective.eps
     )
+    return Targets(content=content_features, style=style, style_magnitude=magnitude, guides=where)

@@ -10,7 +10,8 @@ normalized by the region's guide mass m_r = Σ_p T_r(p)²:
   covariance  Σ_r = Σ_p w_r(p) (F_p − μ_r)(F_p − μ_r)ᵀ / m_r     (C, C)
 
 With one region whose guide is 1 everywhere, m = H·W and G is exactly `losses.gram`. The mean
-and covariance are what a Gaussian (W2) style loss needs, guided the same way.
+and the second raw moment E_r[F Fᵀ] = C · G_r (`guided_moments`) are what the Wasserstein style
+loss needs, guided the same way (`guided_w2_loss`).
 
 .. note:: Normalizing by the guide mass, not by C·H·W as `losses.gram` does, is the authors'
    choice too: their SpatialControl notebook scales each layer's guide so that mean(T²) = 1,
@@ -25,6 +26,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
+from stylejax.objective import wasserstein
+
+# The Wasserstein loss's moments in full float32, as `wasserstein.feature_moments`: its
+# covariance is a difference of two moments, which TF32 or bfloat16 matmul passes would not
+# resolve.
+_HIGHEST = jax.lax.Precision.HIGHEST
 
 
 def _flat(features: jax.Array, guides: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -50,6 +58,11 @@ def _safe(mass: jax.Array) -> jax.Array:
     return jnp.where(mass > 0, mass, 1)
 
 
+def _weighted_outer(flat: jax.Array, weights: jax.Array, precision=None) -> jax.Array:
+    """Σ_p w_r(p) F_p F_pᵀ, (N, R, C, C): all regions in one batched einsum."""
+    return jnp.einsum("nrp,npc,npd->nrcd", weights, flat, flat, precision=precision)
+
+
 def guided_gram(features: jax.Array, guides: jax.Array) -> jax.Array:
     """Each region's Gram matrix, G_r = Σ_p T_r(p)² F_p F_pᵀ / (C · Σ_p T_r(p)²).
 
@@ -63,8 +76,7 @@ def guided_gram(features: jax.Array, guides: jax.Array) -> jax.Array:
     flat, weights = _flat(features, guides)
     c = features.shape[-1]
     mass = jnp.sum(weights, axis=-1)  # (N, R)
-    outer = jnp.einsum("nrp,npc,npd->nrcd", weights, flat, flat)
-    return outer / (c * _safe(mass))[..., None, None]
+    return _weighted_outer(flat, weights) / (c * _safe(mass))[..., None, None]
 
 
 def guided_mean(features: jax.Array, guides: jax.Array) -> jax.Array:
@@ -73,6 +85,18 @@ def guided_mean(features: jax.Array, guides: jax.Array) -> jax.Array:
     flat, weights = _flat(features, guides)
     mass = jnp.sum(weights, axis=-1)
     return jnp.einsum("nrp,npc->nrc", weights, flat) / _safe(mass)[..., None]
+
+
+def guided_moments(features: jax.Array, guides: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Each region's mean μ_r and second raw moment E_r[F Fᵀ] = Σ_p T_r(p)² F_p F_pᵀ / m_r, in
+    full float32: the guided `wasserstein.feature_moments`. Shapes as `guided_gram`; returns
+    ((N, R, C), (N, R, C, C)), 0 for an empty region. Like the unguided moments they combine
+    linearly, so the style images that a region blends are blended through them."""
+    flat, weights = _flat(features, guides)
+    mass = _safe(jnp.sum(weights, axis=-1))  # (N, R)
+    mean = jnp.einsum("nrp,npc->nrc", weights, flat, precision=_HIGHEST) / mass[..., None]
+    second = _weighted_outer(flat, weights, _HIGHEST) / mass[..., None, None]
+    return mean, second
 
 
 def guided_covariance(features: jax.Array, guides: jax.Array) -> jax.Array:
@@ -101,11 +125,26 @@ def region_weights_or_equal(region_weights: jax.Array | None, regions: int) -> j
     return jnp.where(total > 0, region_weights / jnp.where(total > 0, total, 1), 0)
 
 
+def _sum_regions(
+    per_region: jax.Array,
+    guides: jax.Array,
+    weights: jax.Array,
+    magnitude: jax.Array | None,
+) -> jax.Array:
+    """Σ_r λ_r · loss_r (/ magnitude_r) over the regions of (N, R) losses, (N,): a region counts
+    where it has weight at this layer (Σ T² > 0) and a weight λ_r > 0 ((R,), normalized)."""
+    if magnitude is not None:  # style_normalize: each region relative to its own target
+        per_region = per_region / jnp.where(weights > 0, magnitude, 1)[None]  # kept: 0 or NaN
+    counted = (guide_mass(guides) > 0) & (weights[None] > 0)  # (N or 1, R)
+    return jnp.sum(jnp.where(counted, weights[None] * per_region, 0), axis=1)
+
+
 def guided_style_loss(
     features: jax.Array,
     guides: jax.Array,
     target_grams: jax.Array,
     region_weights: jax.Array | None = None,
+    magnitude: jax.Array | None = None,
 ) -> jax.Array:
     """Σ_r λ_r · mean((G_r − Ĝ_r)²): each region's Gram against its own target.
 
@@ -116,6 +155,8 @@ def guided_style_loss(
         style's own guide (or the whole style image's `losses.gram`).
       region_weights: (R,) relative weights λ, normalized to sum 1; None: equal. A region of
         weight 0 (a region kept as the photo) contributes nothing, whatever its target.
+      magnitude: (R,) each target's `losses.gram_magnitude`, by which its region's term is
+        divided (`style_normalize`); None: not divided.
 
     Returns:
       (N,). With one region guided by ones it is `losses.style_layer_loss`.
@@ -123,11 +164,54 @@ def guided_style_loss(
     .. note:: A region with no weight at this layer (Σ T² = 0, e.g. cropped by VGG's VALID
        pooling) contributes nothing instead of a constant mean(Ĝ²).
     """
-    weights = region_weights_or_equal(region_weights, target_grams.shape[0])[None]  # (1, R)
+    weights = region_weights_or_equal(region_weights, target_grams.shape[0])
     # A kept region's target may be anything, NaN included (it has no style): zeroed, so that
-    # no NaN reaches the gradient through the `where` below.
-    target_grams = jnp.where(weights[0, :, None, None] > 0, target_grams, 0)
+    # no NaN reaches the gradient through the `where` in `_sum_regions`.
+    target_grams = jnp.where(weights[:, None, None] > 0, target_grams, 0)
     grams = guided_gram(features, guides)  # (N, R, C, C)
     per_region = jnp.mean(jnp.square(grams - target_grams[None]), axis=(2, 3))  # (N, R)
-    counted = (guide_mass(guides) > 0) & (weights > 0)  # (N or 1, R)
-    return jnp.sum(jnp.where(counted, weights * per_region, 0), axis=1)
+    return _sum_regions(per_region, guides, weights, magnitude)
+
+
+def guided_w2_loss(
+    features: jax.Array,
+    guides: jax.Array,
+    target: wasserstein.Gaussian,
+    eps: float,
+    region_weights: jax.Array | None = None,
+    magnitude: jax.Array | None = None,
+) -> jax.Array:
+    """Σ_r λ_r · W₂²(N(μ_r, Σ_r), N(μ̂_r, Σ̂_r))/C: each region's Gaussian fit against its own.
+
+    Args:
+      features, guides, region_weights: as `guided_style_loss`.
+      target: each region's `wasserstein.Gaussian`, fields stacked over R ((R, C), (R, C, C),
+        (R, C, C)): from the blended `guided_moments` of its style images under their own
+        guides (or the whole images' `wasserstein.feature_moments`).
+      eps: the covariance regularizer (`wasserstein.covariance`).
+      magnitude: (R,) each target's `wasserstein.moment_magnitude` (`style_normalize`); None:
+        not divided.
+
+    Returns:
+      (N,). With one region guided by ones it is `wasserstein.w2_style_loss`.
+
+    .. note:: Not in Gatys et al. 2017, who guide Gram matrices only. Each region's fit is its
+       guided mean and covariance, weighted by T² like its Gram, so the W2 loss is guided the
+       way the Gram loss is. The covariance is E_r[F Fᵀ] − μ_r μ_rᵀ + eps·I, the unguided
+       loss's formula (not `guided_covariance`'s two passes), so that one full region is that
+       loss; the cross terms' square roots of all regions are one batched call.
+    """
+    weights = region_weights_or_equal(region_weights, target.mean.shape[0])
+    # A kept region's target may be anything, NaN included: replaced by N(0, I), whose square
+    # roots are finite (a zero covariance's are not), so that no NaN reaches the gradient.
+    styled = weights > 0
+    eye = jnp.eye(target.mean.shape[-1], dtype=target.cov.dtype)[None]
+    target = wasserstein.Gaussian(
+        jnp.where(styled[:, None], target.mean, 0),
+        jnp.where(styled[:, None, None], target.cov, eye),
+        jnp.where(styled[:, None, None], target.cov_sqrt, eye),
+    )
+    mean, second = guided_moments(features, guides)  # (N, R, C), (N, R, C, C)
+    cov = wasserstein.covariance(mean, second, eps)
+    per_region = wasserstein.w2_distance(mean, cov, jax.tree.map(lambda a: a[None], target))
+    return _sum_regions(per_region, guides, weights, magnitude)

@@ -65,6 +65,6 @@ def blend(values: jax.Array, weights: jax.Array) -> jax.Array:
 
 
 def gram_magnitude(target: jax.Array) -> jax.Array:
-    """Mean square of a (C, C) target Gram: dividing a layer's Gram loss by it makes the loss
-    the relative squared error of the Gram (`style_normalize`)."""
-    return jnp.mean(jnp.square(target))
+    """Mean square of a (..., C, C) target Gram, (...): dividing a layer's Gram loss by it
+    makes the loss the relative squared error of the Gram (`style_normalize`)."""
+    return jnp.mean(jnp.square(target), axis=(-2, -1))

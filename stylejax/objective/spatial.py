@@ -8,7 +8,10 @@ uses them when `Objective.guided` is set:
   layer and, where a region is kept as the photo, every content layer's per-pixel content
   weight;
 - `selection_guides`: the guide of a style mask's selection at every style layer;
-- `region_targets`: each region's target Gram at every style layer, (R, C, C);
+- `style_statistics`: what the style loss reads of one style image at a layer, under its
+  selection guide: its Gram ("gram"), or its mean and second raw moment ("wasserstein");
+- `region_targets`: each region's target at every style layer, stacked over the regions: the
+  blended Grams (R, C, C), or a `wasserstein.Gaussian` of the blended moments;
 - `guided_terms`: the content and style terms under guides.
 
 The guides are data shared by a sweep's members (the mask is not swept) and by the pyramid's
@@ -24,7 +27,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stylejax.objective import guided, guides, losses
+from stylejax.objective import guided, guides, losses, wasserstein
 
 # How much more the content counts on the pixels of a region kept as the photo (keep_content)
 # than elsewhere. Not in Gatys et al., whose regions all have a style. A kept region's style
@@ -92,33 +95,72 @@ def selection_guides(
     return {name: g[None] for name, g in guides.guides_at_layers(hard, style_layers, erode).items()}
 
 
-def region_targets(
-    grams: Sequence[dict[str, jax.Array]],
-    members: Sequence[tuple[int, ...]],
-    blend: Sequence[float],
-) -> dict[str, jax.Array]:
-    """Each region's target Gram at every layer.
+def style_statistics(
+    features: jax.Array, guide: jax.Array | None, style_loss: str
+) -> jax.Array | tuple[jax.Array, jax.Array]:
+    """One style image's statistics at a layer, which `region_targets` blends.
 
     Args:
-      grams: per style image, {layer: (C, C)} its Gram (guided by its style mask, if any).
+      features: (1, h, w, C) the style image's activations.
+      guide: (1, 1, h, w) its selection (`selection_guides`), or None: the whole image.
+      style_loss: "gram": its Gram (C, C); "wasserstein": its mean and second raw moment
+        ((C,), (C, C)), which blend linearly (as the unguided `total.compute_targets`).
+    """
+    if style_loss == "wasserstein":
+        if guide is None:
+            mean, second = wasserstein.feature_moments(features)
+            return mean[0], second[0]
+        mean, second = guided.guided_moments(features, guide)
+        return mean[0, 0], second[0, 0]
+    return losses.gram(features)[0] if guide is None else guided.guided_gram(features, guide)[0, 0]
+
+
+def region_targets(
+    statistics: Sequence[dict[str, jax.Array | tuple[jax.Array, jax.Array]]],
+    members: Sequence[tuple[int, ...]],
+    blend: Sequence[float],
+    style_loss: str,
+    eps: float,
+) -> tuple[dict[str, jax.Array | wasserstein.Gaussian], dict[str, jax.Array]]:
+    """Each region's target at every layer, and its magnitude (`style_normalize`).
+
+    Args:
+      statistics: per style image, {layer: `style_statistics`} (guided by its style mask, if
+        any).
       members: per region, the style images it learns from (one with a mask; all of them,
         blended, for style masks without a content mask); () for a kept region.
       blend: per style image, its weight in a blend.
+      style_loss, eps: `total.Objective.style_loss` and `.eps`.
 
     Returns:
-      {layer: (R, C, C)}; a kept region's target is 0 (its weight is 0, so it is never read).
+      ({layer: target}, {layer: (R,) magnitude}): "gram" targets are the blended Grams
+      (R, C, C); "wasserstein" targets a `wasserstein.Gaussian` of the blended moments, its
+      fields stacked over R, every √cov in one batched call. A kept region's statistics are 0
+      (its weight is 0, so its target is never read).
     """
-    out = {}
-    for name in grams[0]:
+    targets, magnitude = {}, {}
+    for name in statistics[0]:
         per_region = []
         for chosen in members:
             if not chosen:
-                per_region.append(jnp.zeros_like(grams[0][name]))
+                per_region.append(jax.tree.map(jnp.zeros_like, statistics[0][name]))
                 continue
-            stacked = jnp.stack([grams[k][name] for k in chosen])
-            per_region.append(losses.blended_gram(stacked, jnp.asarray([blend[k] for k in chosen])))
-        out[name] = jnp.stack(per_region)
-    return out
+            weights = jnp.asarray([blend[k] for k in chosen])
+            per_region.append(
+                jax.tree.map(
+                    lambda *stats, weights=weights: losses.blend(jnp.stack(stats), weights),
+                    *[statistics[k][name] for k in chosen],
+                )
+            )
+        stacked = jax.tree.map(lambda *regions: jnp.stack(regions), *per_region)
+        if style_loss == "wasserstein":
+            mean, second = stacked
+            targets[name] = wasserstein.gaussian_target(mean, second, eps)
+            magnitude[name] = wasserstein.moment_magnitude(second)
+        else:
+            targets[name] = stacked
+            magnitude[name] = losses.gram_magnitude(stacked)
+    return targets, magnitude
 
 
 def content_term(features: jax.Array, target: jax.Array, weight: jax.Array | None) -> jax.Array:
@@ -132,21 +174,28 @@ def content_term(features: jax.Array, target: jax.Array, weight: jax.Array | Non
 def guided_terms(
     features: dict[str, jax.Array],
     content_targets: dict[str, jax.Array],
-    style_targets: dict[str, jax.Array],
+    style_targets: dict[str, jax.Array | wasserstein.Gaussian],
+    style_magnitude: dict[str, jax.Array] | None,
     where: Guides,
     content_layers: Sequence[str],
     style_layers: Sequence[str],
+    style_loss: str,
+    eps: float,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
     """({content layer: scalar}, {style layer: scalar}): the unweighted terms of one image
-    ((1, h, w, C) features) under guides; style targets are (R, C, C) per layer."""
+    ((1, h, w, C) features) under guides; style targets and magnitudes per layer are
+    `region_targets`'. `style_magnitude` None: the style terms are not normalized."""
     content = {
         name: content_term(features[name], content_targets[name], where.content.get(name))[0]
         for name in content_layers
     }
-    style = {
-        name: guided.guided_style_loss(
-            features[name], where.style[name], style_targets[name], where.regions
-        )[0]
-        for name in style_layers
-    }
+    magnitude = style_magnitude or {}
+    style = {}
+    for name in style_layers:
+        guide, target, scale = where.style[name], style_targets[name], magnitude.get(name)
+        if style_loss == "wasserstein":
+            term = guided.guided_w2_loss(features[name], guide, target, eps, where.regions, scale)
+        else:
+            term = guided.guided_style_loss(features[name], guide, target, where.regions, scale)
+        style[name] = term[0]
     return content, style

@@ -94,9 +94,10 @@ class Objective:
 class Targets(NamedTuple):
     content: dict[str, jax.Array]  # {layer: (1, h, w, C)} features of the content image
     # {layer: target} of the blended style images: a (C, C) Gram ("gram"), or a
-    # `wasserstein.Gaussian` ("wasserstein")
+    # `wasserstein.Gaussian` ("wasserstein"); with guides, one per region, stacked over R
     style: dict[str, jax.Array | wasserstein.Gaussian]
-    # {layer: scalar} each target's magnitude, by which `style_normalize` divides the loss
+    # {layer: scalar, or (R,) with guides} each target's magnitude, by which
+    # `style_normalize` divides the loss
     style_magnitude: dict[str, jax.Array] | None = None
     guides: spatial.Guides | None = None  # spatial control (issue 18); None without a mask
 
@@ -207,9 +208,12 @@ def total_loss(
             features,
             targets.content,
             targets.style,
+            targets.style_magnitude if objective.style_normalize else None,
             targets.guides,
             objective.content_layers,
             objective.style_layers,
+            objective.style_loss,
+            objective.eps,
         )
     else:
         content_terms = {

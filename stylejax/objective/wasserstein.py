@@ -70,16 +70,27 @@ def w2_style_loss(features: jax.Array, target: Gaussian, eps: float) -> jax.Arra
        the C channels rather than sums, and both covariances carry `eps` on the diagonal.
     """
     mean, second = feature_moments(features)
-    cov = covariance(mean, second, eps)
-    root = target.cov_sqrt[None]
+    return w2_distance(mean, covariance(mean, second, eps), jax.tree.map(lambda a: a[None], target))
+
+
+def w2_distance(mean: jax.Array, cov: jax.Array, target: Gaussian) -> jax.Array:
+    """W₂²/C between Gaussians of (..., C) means and (..., C, C) covariances (`eps` already on
+    their diagonals) and a target whose fields broadcast against them at the same rank (e.g.
+    with a leading axis of 1). Returns (...).
+
+    All the cross terms' square roots are one batched `newton_schulz_trace_sqrtm` call, e.g.
+    over (N, R) for the guided loss's regions (`objective.guided`).
+    """
+    root = target.cov_sqrt
     product = jnp.matmul(jnp.matmul(root, cov, precision=_HIGHEST), root, precision=_HIGHEST)
     cross = sqrtm.newton_schulz_trace_sqrtm(product)
-    mean_term = jnp.mean(jnp.square(mean - target.mean[None]), axis=-1)
-    traces = jnp.trace(target.cov[None] + cov, axis1=-2, axis2=-1)
+    mean_term = jnp.mean(jnp.square(mean - target.mean), axis=-1)
+    traces = jnp.trace(target.cov + cov, axis1=-2, axis2=-1)
     return mean_term + (traces - 2 * cross) / mean.shape[-1]
 
 
 def moment_magnitude(second: jax.Array) -> jax.Array:
-    """Mean of the diagonal of a (C, C) second raw moment, E‖f‖²/C = (tr Σ + ‖μ‖²)/C: the
-    units of the Wasserstein loss, which dividing by it makes relative (`style_normalize`)."""
-    return jnp.mean(jnp.diagonal(second))
+    """Mean of the diagonal of a (..., C, C) second raw moment, E‖f‖²/C = (tr Σ + ‖μ‖²)/C: the
+    units of the Wasserstein loss, which dividing by it makes relative (`style_normalize`).
+    Returns (...)."""
+    return jnp.mean(jnp.diagonal(second, axis1=-2, axis2=-1), axis=-1)
