@@ -4,9 +4,9 @@
         --images /path/to/images --size 256
 
 For every content × style pair (images/content/*.jpg × images/style/*.jpg) at --size, with the
-default weights (content 1 at relu4_1, style 1e6, five style layers) and each style loss, with
-and without `style_normalize`, it prints the weighted style loss over the weighted content loss
-at the seeded random start (the default init), and the style loss of the content photo itself
+default weights (every Config default but the start) and each style loss, with and without
+`style_normalize`, it prints the weighted style loss over the weighted content loss at the
+seeded random start, and the style loss of the content photo itself
 over the content loss at the random start (the style pull a content-initialized run starts
 with), then their geometric mean and spread over the pairs: max/min and the standard
 deviation of log10. `config.NORMALIZED_STYLE_WEIGHT_FACTOR` equalizes the geometric means of
@@ -54,6 +54,9 @@ def main() -> None:
                 min_size=args.size,
                 style_loss=loss,
                 style_normalize=normalize,
+                # The ratios are defined at the seeded random start (the content loss is 0 at
+                # the photo, the default start).
+                init="random",
             )
             rows[(loss, normalize)].append(balance(config, weights))
         print(
