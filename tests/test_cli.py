@@ -13,7 +13,14 @@ from PIL import Image
 from stylejax.api import check_options
 from stylejax.cli import flags as cli
 from stylejax.cli import main as run
-from stylejax.config import PRESETS, SEED_STYLE_LAYERS, Config, ConfigError, preset
+from stylejax.config import (
+    PRESETS,
+    SEED_STYLE_LAYERS,
+    W2_STYLE_WEIGHT_FACTOR,
+    Config,
+    ConfigError,
+    preset,
+)
 from stylejax.engine.sweep import effective_weights
 from stylejax.files import images
 from tests.tiny import FAST, smooth_image
@@ -63,7 +70,10 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys, weig
     with open(weights_file, "rb") as f:
         assert log["weights"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert log["weights"]["source"] == "caffe"
-    assert log["effective_weights"]["style"]["relu1_1"] == pytest.approx(1e6 * 2e-5)
+    # The default: 4e6 on the Wasserstein loss's scale, relu1_1 weighing 256/341 of five layers.
+    kc_first = 256 / 341 * 5
+    expected = 4e6 * W2_STYLE_WEIGHT_FACTOR * kc_first
+    assert log["effective_weights"]["style"]["relu1_1"] == pytest.approx(expected)
     assert "style_weight_factor" in log["weights_note"]
     assert log["compile_seconds"] > 0 and log["seconds"] > 0
     records = log["records"]
@@ -167,21 +177,24 @@ def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting()
 
 def test_style_layer_weights_average_one_and_scale_the_style_weight():
     def layer_weights(**options):
-        weights = effective_weights(Config(**options), "caffe").style
+        config = Config(**({"style_loss": "gram", "style_weight": 1e6} | options))
+        weights = effective_weights(config, "caffe").style
         return np.array([float(weights[name]) for name in SEED_STYLE_LAYERS]) / (1e6 * 2e-5)
 
-    np.testing.assert_array_equal(layer_weights(), np.ones(5))
+    np.testing.assert_array_equal(layer_weights(style_layer_weights="equal"), np.ones(5))
     kc = np.array([256, 64, 16, 4, 1]) / 341 * 5  # crowsonkb's, scaled to average 1
     np.testing.assert_allclose(layer_weights(style_layer_weights="kc"), kc, rtol=1e-6)
     np.testing.assert_allclose(
         layer_weights(style_layer_weights=(1.0, 0, 0, 0, 3.0)), [1.25, 0, 0, 0, 3.75], rtol=1e-6
     )
     # The Wasserstein loss has its own scale: 1e6 is crowsonkb's balance, (1/5)/0.015 per layer.
-    w2 = effective_weights(Config(style_loss="wasserstein"), "caffe").style["relu1_1"]
+    w2 = Config(style_loss="wasserstein", style_weight=1e6, style_layer_weights="equal")
+    w2 = effective_weights(w2, "caffe").style["relu1_1"]
     assert float(w2) == pytest.approx((1 / 5) / 0.015)
     # Normalized (relative) losses: a scale per loss at Caffe's activations, whose square is
     # the content loss's unit; torchvision's activations are 255 * 0.226 times smaller.
-    normalized = Config(style_normalize=True)
+    normalized = Config(style_normalize=True, style_loss="gram", style_weight=1e6)
+    normalized = dataclasses.replace(normalized, style_layer_weights="equal")
     assert float(effective_weights(normalized, "caffe").style["relu1_1"]) == pytest.approx(66e3)
     torchvision = effective_weights(normalized, "torchvision").style["relu1_1"]
     assert float(torchvision) == pytest.approx(66e3 / (255 * 0.226) ** 2, rel=1e-6)
@@ -213,6 +226,7 @@ def test_the_new_options_run_through_the_cli(tmp_path, weights_file):
     argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "8"]
     argv += ["--style-loss", "wasserstein", "--style-layer-weights", "kc", "--style-normalize"]
     argv += ["--average", "0.9", "--padding", "replicate", "--output", str(out), "--log", str(log)]
+    argv += ["--style-weight", "1e6"]
     assert run.main(argv) == 0
     assert opened(out)[0] == (32, 21)
     data = json.loads(log.read_text())
@@ -318,7 +332,7 @@ def test_the_start_image_is_frame_zero_and_the_gifs_first_frame(tmp_path, weight
     """Issue 11: frame 00000 is the initial image (seeded noise), in a single run and in every
     member of a sweep."""
     common = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "10"]
-    common += ["--save-every", "5", "--seed", "3"]
+    common += ["--save-every", "5", "--seed", "3", "--init", "random"]
     assert run.main([*common, "--output", str(tmp_path / "one.png")]) == 0
     sweep = ["--style-weight", "1e5", "1e7", "--output", str(tmp_path / "many.png")]
     assert run.main([*common, *sweep]) == 0

@@ -56,7 +56,16 @@ def test_non_finite_numbers_become_null_at_any_depth():
 def test_the_cli_log_of_an_overflowing_run_is_json(tmp_path, weights_file, capsys):
     log = tmp_path / "log.json"
     argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "4"]
-    argv += ["--content-weight", "3e38", "--output", str(tmp_path / "o.png"), "--log", str(log)]
+    argv += [
+        "--init",
+        "random",
+        "--content-weight",
+        "3e38",
+        "--output",
+        str(tmp_path / "o.png"),
+        "--log",
+        str(log),
+    ]
     assert run.main(argv) == 0
     assert "non-finite" in capsys.readouterr().err
     text = log.read_text()

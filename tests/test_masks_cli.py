@@ -162,8 +162,10 @@ def test_a_single_full_image_region_is_todays_loss(random_weights, options):
     total, terms = loss_of(today, image, today.scales[0])
     guided_total, guided_terms = loss_of(guided, image, guided.scales[0])
     assert float(guided_terms["content"]) == float(terms["content"])
-    np.testing.assert_allclose(guided_terms["style"], terms["style"], rtol=1e-6)
-    np.testing.assert_allclose(guided_total, total, rtol=1e-6)
+    # 1e-5: the W2 loss is a small difference of large traces, so float32 rounding of the
+    # two einsum shapes shows at about 1e-6 of it (test_guides.py).
+    np.testing.assert_allclose(guided_terms["style"], terms["style"], rtol=1e-5)
+    np.testing.assert_allclose(guided_total, total, rtol=1e-5)
 
 
 def test_a_kept_region_has_no_style_and_a_stronger_content_weight(random_weights):
@@ -196,7 +198,7 @@ def test_style_masks_alone_learn_from_the_selected_pixels(random_weights):
     comes from its white pixels only (NumPy on the features at relu1_1, before any pooling)."""
     selection = np.zeros((40, 40), np.uint8)
     selection[:, :15] = 255
-    plan = plan_for(random_weights, style_masks=[selection], styles=1)
+    plan = plan_for(random_weights, style_masks=[selection], styles=1, style_loss="gram")
     assert plan.objective.guided and plan.regions.members == ((0,),)
     scale = plan.scales[0]
     targets = running.targets_at(plan, scale)
@@ -205,8 +207,9 @@ def test_style_masks_alone_learn_from_the_selected_pixels(random_weights):
     chosen = features[0, :, :12].reshape(-1, features.shape[-1]).astype(np.float64)  # 15/40*32
     expected = chosen.T @ chosen / (chosen.shape[1] * chosen.shape[0])
     np.testing.assert_allclose(targets.style["relu1_1"][0], expected, rtol=1e-4, atol=1e-6)
-    whole = plan_for(random_weights, style_masks=[np.full((40, 40), 255, np.uint8)], styles=1)
-    today = plan_for(random_weights, styles=1)
+    full = [np.full((40, 40), 255, np.uint8)]
+    whole = plan_for(random_weights, style_masks=full, styles=1, style_loss="gram")
+    today = plan_for(random_weights, styles=1, style_loss="gram")
     np.testing.assert_allclose(
         running.targets_at(whole, scale).style["relu2_1"][0],
         running.targets_at(today, scale).style["relu2_1"],

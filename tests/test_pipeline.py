@@ -78,6 +78,8 @@ def test_targets_are_recomputed_at_each_scale(random_weights):
         scale_step=2.0,
         style_scale=1.5,
         evaluations=10,
+        style_loss="gram",  # Gram targets, on VGG's own zero padding (as `extract` below)
+        padding="zeros",
     )
     objective, params = plan.objective, random_weights.params
     features = lambda image, layers: extract(  # noqa: E731

@@ -160,7 +160,7 @@ def test_bench_quality_runs_the_real_command_line_and_judges_old_against_new(
     pair = f"{samples / 'content.jpg'}:{samples / 'style.jpg'}"
     out = tmp_path / "bench"
     flags = ["--evaluations", "2", "--no-compile-cache"]
-    args = ["--pairs", pair, "--size", "40", "--out", str(out), "--weights", str(weights_file)]
+    args = ["--pairs", pair, "--size", "96", "--out", str(out), "--weights", str(weights_file)]
     args += ["--no-kc", "--baseline", "--preset classic --evaluations 2", "--", *flags]
     [result] = bench_quality.main(args)
     folder = out / "content_x_style"

@@ -139,7 +139,7 @@ def test_life_cycle_matches_the_library(client, stylizer, tmp_path):
 
 
 def test_sweep_gives_one_image_per_member(client):
-    response = submit(client, TINY | {"seed": [1, 2]})
+    response = submit(client, TINY | {"seed": [1, 2], "init": "random"})  # seeds: noise starts
     assert response.status_code == 201 and response.json()["members"] == 2
     job_id = response.json()["id"]
     final = events(client, job_id)[-1][1]

@@ -23,7 +23,14 @@ from tests.reference import random_params
 from tests.tiny import optimize
 
 WORKER = Path(__file__).with_name("sweep_worker.py")
-BASE = Config(style_layers=("relu1_1", "relu2_1"), content_layer="relu2_1", evaluations=12)
+BASE = Config(
+    style_layers=("relu1_1", "relu2_1"),
+    content_layer="relu2_1",
+    evaluations=12,
+    style_loss="gram",
+    style_layer_weights="equal",
+    style_weight=1e6,
+)
 
 
 def test_members_form_the_product_grid_with_labels():
