@@ -163,10 +163,12 @@ NOT_ALGORITHM |= {"mask", "mask_colors", "style_masks", "keep_content", "mask_bl
 
 
 def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting():
-    # Today the defaults are still the classic ones; the preset pins each of them, so that a
+    # The defaults before issue 16, written out here; the preset pins each of them, so that a
     # changed default cannot change it.
-    assert preset("classic") == Config()
-    assert cli.parse(["--preset", "classic"]) == (Config(), {}, {}, {})
+    before = dict(style_loss="gram", style_layer_weights="equal", style_weight=1e6)
+    before |= dict(content_layer="relu4_1", init="random", padding="zeros")
+    assert preset("classic") == Config(**before) != Config()
+    assert cli.parse(["--preset", "classic"]) == (Config(**before), {}, {}, {})
     fields = {f.name for f in dataclasses.fields(Config)}
     assert set(PRESETS["classic"]) == fields - NOT_ALGORITHM
     # The seed preset pins the new options off too.
