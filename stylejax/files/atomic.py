@@ -19,9 +19,12 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator
     (a hard link fails if the name exists): FileExistsError, and the temp file is removed.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=path.suffix)
-    os.close(fd)
+    tmp = None
     try:
+        # Inside the `try`: an interrupt (SIGINT becomes an exception) that lands just after
+        # the temp file is made still removes it.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=path.suffix)
+        os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
@@ -31,8 +34,9 @@ def atomic_write(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator
         else:
             _link_new(Path(tmp), path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
 
 
