@@ -122,6 +122,7 @@ def run_pair(
     """stylejax once, then KC at each content weight in the same time. Returns the records."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = ["--weights", args.weights] if args.weights else []
+    inputs = ["--content", str(content), "--style", str(style), "--size", str(args.size)]
 
     def stylejax_run(stem: str, flags: list[str]) -> dict:
         picture = folder / f"{stem}.png"
@@ -129,12 +130,7 @@ def run_pair(
             sys.executable,
             "-m",
             "stylejax.run",
-            "--content",
-            str(content),
-            "--style",
-            str(style),
-            "--size",
-            str(args.size),
+            *inputs,
             "--output",
             str(picture),
             "--log",
@@ -157,12 +153,7 @@ def run_pair(
         command = [
             sys.executable,
             str(Path(__file__).resolve().parent / "kc_port.py"),
-            "--content",
-            str(content),
-            "--style",
-            str(style),
-            "--size",
-            str(args.size),
+            *inputs,
             "--content-weight",
             f"{weight:g}",
             "--budget",
