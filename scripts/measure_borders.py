@@ -1,12 +1,13 @@
-"""The line along a picture's borders: edge-to-interior step ratios per VGG padding mode.
+"""The line along a picture's borders: edge-to-interior step ratios per VGG padding mode and
+margin.
 
     STYLEJAX_WEIGHTS=weights/vgg19-caffe.h5 python scripts/measure_borders.py \\
         --images /path/to/images --pairs tuebingen:starry_night small_dog:der_schrei \\
-        --paddings zeros replicate --size 256
+        --paddings replicate --margins 0 8 16 --size 256
 
 Runs the default pipeline (every other setting as `Config`'s defaults) on each content:style
-pair once per padding mode, and prints `quality_metrics.edge_ratios` of each result
-(from its 8-bit image, as saved) next to the content photo's own at the same size.
+pair once per padding mode and margin, and prints `quality_metrics.edge_ratios` of each
+result (from its 8-bit image, as saved) next to the content photo's own at the same size.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=Path("/work/shared/images"))
     parser.add_argument("--pairs", nargs="+", default=["tuebingen:starry_night"])
     parser.add_argument("--paddings", nargs="+", choices=PADDINGS, default=["zeros", "replicate"])
+    parser.add_argument("--margins", nargs="+", type=int, default=[Config.margin])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--evaluations", type=int, default=Config.evaluations)
     parser.add_argument("--weights", default=None)
@@ -55,12 +57,15 @@ def main() -> None:
         photo = edge_step_ratios(eight_bit(execute.content_at(plan, plan.scales[-1])))
         show(pair, "(photo)", photo)
         for padding in args.paddings:
-            config = Config(**{**base.__dict__, "padding": padding})
-            (result,) = execute.execute(planning.from_config(config, None, weights))
-            show(pair, padding, edge_step_ratios(eight_bit(result.image)))
-            if args.save:
-                args.save.mkdir(parents=True, exist_ok=True)
-                images.save(result.image, args.save / f"{content}_{style}_{padding}.png")
+            for margin in args.margins:
+                config = Config(**{**base.__dict__, "padding": padding, "margin": margin})
+                (result,) = execute.execute(planning.from_config(config, None, weights))
+                label = f"{padding} m{margin}"
+                show(pair, label, edge_step_ratios(eight_bit(result.image)))
+                if args.save:
+                    args.save.mkdir(parents=True, exist_ok=True)
+                    name = f"{content}_{style}_{padding}_m{margin}.png"
+                    images.save(result.image, args.save / name)
 
 
 def show(pair: str, label: str, ratios: dict[str, float]) -> None:

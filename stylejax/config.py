@@ -78,6 +78,12 @@ MAX_WEIGHT = 3.4e38
 # (BENCHMARKS.md, "Spatial control").
 MASK_BLUR = 4.0
 MASK_ERODE = False
+# Against the edge line (issue 16): pixels of mirrored photo optimized around the picture at
+# every scale and cut away (stylejax.engine.margin). Measured (BENCHMARKS.md, "Borders"): 8
+# pixels still left a line along one side of one of two pictures at 256 px, 16 none.
+MARGIN = 16
+# The widest margin: far beyond VGG19's receptive field, on any picture.
+MAX_MARGIN = 1024
 
 
 class ConfigError(ValueError):
@@ -131,9 +137,12 @@ class Config:
     style_layer_weights: str | tuple[float, ...] = "kc"  # the paper's: "equal"
     style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
     average: float | None = None  # EMA decay of the iterates (e.g. 0.99): the output; None/0: off
-    # VGG's first conv border: zeros (VGG's, the seed's), replicate, reflect. Replicate removes
-    # the 1-pixel line along the picture's edges (BENCHMARKS.md, "Picture quality").
+    # VGG's first conv border: zeros (VGG's, the seed's), replicate, reflect. Alone, none of
+    # them removes the 1-pixel line along the picture's edges; `margin` does (BENCHMARKS.md).
     padding: str = "replicate"
+    # Deviation from the paper: optimize a canvas MARGIN pixels wider on every side, the photo
+    # mirrored into it, and cut it away; 0: the picture alone (the seed's).
+    margin: int = MARGIN
     max_pixels: int = DEFAULT_MAX_PIXELS  # refuse larger input images before decoding them
     weights: str | None = None  # converted .h5; None: the default Caffe VGG19
     save_every: int | None = None  # frames every N evaluations, plus a GIF; None: no frames
@@ -165,6 +174,7 @@ class Config:
         _whole(self, "checkpoint_every", 1, MAX_EVALUATIONS, optional=True)
         _whole(self, "max_pixels", 1, MAX_SIDE**2)
         _whole(self, "seed", 0, MAX_SEED)
+        _whole(self, "margin", 0, MAX_MARGIN)
         for name in ("content_weight", "style_weight", "tv_weight", "learning_rate"):
             _real(self, name, 0.0, MAX_WEIGHT)
         _real(self, "style_scale", 0.0, MAX_SIDE, low_open=True)
@@ -351,6 +361,7 @@ CLASSIC = dict(
     style_normalize=False,
     average=None,
     padding="zeros",
+    margin=0,
 )
 
 PRESETS: dict[str, dict] = {

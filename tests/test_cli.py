@@ -110,6 +110,10 @@ def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path, weigh
         "relu3_1",
         "--log",
         str(tmp_path / "logs" / "sweep.json"),
+        # 12 evaluations are few: at 1e7 L-BFGS refuses several steps in a row, and whether the
+        # heavier member ends lower (asserted below) depends on where they fall; pinned here.
+        "--margin",
+        "0",
     ]
     assert run.main(argv) == 0
     labels = [
@@ -166,7 +170,7 @@ def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting()
     # The defaults before issue 16, written out here; the preset pins each of them, so that a
     # changed default cannot change it.
     before = dict(style_loss="gram", style_layer_weights="equal", style_weight=1e6)
-    before |= dict(content_layer="relu4_1", init="random", padding="zeros")
+    before |= dict(content_layer="relu4_1", init="random", padding="zeros", margin=0)
     assert preset("classic") == Config(**before) != Config()
     assert cli.parse(["--preset", "classic"]) == (Config(**before), {}, {}, {})
     fields = {f.name for f in dataclasses.fields(Config)}

@@ -86,7 +86,9 @@ def test_a_two_region_mask_runs_through_the_cli(tmp_path, inputs, weights_file, 
 
 
 def plan_for(random_weights, mask=None, style_masks=None, axes=None, styles=2, **options):
-    config = Config(**{"size": 32, "evaluations": 4, **FAST_OPTIONS, **options})
+    # No margin: these tests compute losses at the picture's own shape (masks with a margin:
+    # test_borders.py).
+    config = Config(**{"size": 32, "evaluations": 4, "margin": 0, **FAST_OPTIONS, **options})
     pictures = [smooth_image(2, 40, 40), smooth_image(3, 30, 50)][:styles]
     return planning.prepare(
         config,
@@ -357,3 +359,25 @@ def test_bad_masks_are_one_line_exit_2_and_nothing_written(
     assert err.startswith("stylejax: error: ") and err.count("\n") == 1, err
     assert message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_masks_with_a_margin_continue_each_edge_region_into_it(random_weights):
+    """The region map is extended into the margin edge-wise, so the guides cover the canvas
+    the loss sees, and the picture comes back at its own size."""
+    mask = halves(40, 60)
+    plan = plan_for(random_weights, mask, margin=16, size=64, evaluations=3)
+    scale = plan.scales[0]
+    assert scale.margin == 4 and scale.canvas == (scale.shape[0] + 8, scale.shape[1] + 8)
+    targets = running.targets_at(plan, scale)
+    canvas = np.zeros((1, *scale.canvas, 3), np.float32)
+    features = plan.objective.features(plan.weights.params, canvas)
+    for name in LAYERS:
+        assert targets.guides.style[name].shape == (1, 2) + features[name].shape[1:3]
+    # At full resolution (relu1_1, hard seams) the guide of the right region is the region
+    # map padded edge-wise.
+    hard = plan_for(random_weights, mask, margin=16, size=64, mask_blur=0.0)
+    guide = np.asarray(running.targets_at(hard, scale).guides.style["relu1_1"])[0, 1]
+    labels = regions.labels_at(hard.regions, scale.shape)
+    np.testing.assert_array_equal(guide, np.pad(labels, 4, mode="edge") == 1)
+    (result,) = running.execute(plan)
+    assert result.image.shape == (*scale.shape, 3) and result.status == "finished"

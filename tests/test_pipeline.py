@@ -43,7 +43,7 @@ def test_scales_rise_from_min_size_to_size_and_split_the_budget(
 @pytest.mark.parametrize("min_size", [None, 32])
 def test_no_min_size_or_min_size_equal_to_size_is_one_scale(random_weights, min_size):
     plan = plan_for(random_weights, min_size=min_size, size=32, evaluations=20)
-    assert plan.scales == [planning.Scale(32, (21, 32), 20)]
+    assert plan.scales == [planning.Scale(32, (21, 32), 20, margin=2)]
 
 
 def gram(features: np.ndarray) -> np.ndarray:
@@ -80,6 +80,7 @@ def test_targets_are_recomputed_at_each_scale(random_weights):
         evaluations=10,
         style_loss="gram",  # Gram targets, on VGG's own zero padding (as `extract` below)
         padding="zeros",
+        margin=0,  # the content target of the picture alone (its margin: test_borders)
     )
     objective, params = plan.objective, random_weights.params
     features = lambda image, layers: extract(  # noqa: E731

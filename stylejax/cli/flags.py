@@ -133,6 +133,14 @@ def parser() -> argparse.ArgumentParser:
         f"the picture's edges (default: {d.padding})",
     )
     add(
+        "--margin",
+        type=int,
+        metavar="PX",
+        help="optimize this many pixels of mirrored photo around the picture and cut them "
+        "away, so that no line forms along its edges; at most 1/16 of each scale's longest "
+        f"side; 0: none (default: {d.margin})",
+    )
+    add(
         "--preserve-colors",
         choices=COLOR_MODES,
         help="keep the content's colours: luminance-only transfer, or the style recoloured "

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from stylejax.engine import pyramid, regions
+from stylejax.engine import margin, pyramid, regions
 from stylejax.engine.devices import mesh, pad_to, shard
 from stylejax.engine.plan import Plan, Scale, resumed, solver_for, style_size
 from stylejax.files import images
@@ -44,7 +44,8 @@ def styles_at(plan: Plan, scale: Scale) -> list[np.ndarray]:
 
 def targets_at(plan: Plan, scale: Scale) -> Targets:
     """Content features and blended style Grams at one scale, colour modes applied; with
-    masks, each region's Grams and the guides (`engine.regions.targets`)."""
+    masks, each region's Grams and the guides (`engine.regions.targets`). The content target
+    covers the scale's canvas: the photo with its margin mirrored around it."""
     return targets_for(plan, scale, content_at(plan, scale))
 
 
@@ -56,7 +57,7 @@ def targets_for(plan: Plan, scale: Scale, content: np.ndarray) -> Targets:
     # `present` puts the content's chroma back.
     mode = plan.config.preserve_colors
     styles = [np.asarray(colors.style_input(mode, s, content)) for s in styles]
-    content = np.asarray(colors.content_input(mode, content))
+    content = margin.pad(np.asarray(colors.content_input(mode, content)), scale.margin)
     blend = plan.config.style_blend or (1.0,) * len(styles)
     if plan.regions is not None:  # spatial control: the masks resized to this scale
         return regions.targets(
@@ -67,6 +68,7 @@ def targets_for(plan: Plan, scale: Scale, content: np.ndarray) -> Targets:
             plan.regions,
             blend,
             scale.size / plan.config.size,
+            margin=scale.margin,
         )
     return compute_targets(
         plan.objective,
@@ -78,26 +80,29 @@ def targets_for(plan: Plan, scale: Scale, content: np.ndarray) -> Targets:
 
 
 def initial_images(plan: Plan) -> np.ndarray:
-    """Each member's start at the first scale: the content, seeded uniform noise in [0, 1], or
-    the given image."""
+    """Each member's start at the first scale, on its canvas: the content, seeded uniform noise
+    in [0, 1], or the given image (the photo and the given image mirrored into the margin)."""
     scale = plan.scales[0]
     mode = plan.config.preserve_colors
     content = np.asarray(colors.content_input(mode, content_at(plan, scale)))
     starts = []
     for member in plan.members:
         if member.init == "content":
-            starts.append(content)
+            starts.append(margin.pad(content, scale.margin))
         elif member.init == "random":
             rng = np.random.default_rng(member.seed)
-            starts.append(rng.uniform(0.0, 1.0, content.shape).astype(np.float32))
+            noise = rng.uniform(0.0, 1.0, content.shape).astype(np.float32)
+            starts.append(margin.pad(noise, scale.margin))  # the picture's noise is the seed's
         else:
             start = images.to_array(plan.init.resize(scale.shape[::-1], Image.Resampling.LANCZOS))
-            starts.append(np.asarray(colors.content_input(mode, start)))
+            starts.append(margin.pad(np.asarray(colors.content_input(mode, start)), scale.margin))
     return np.stack(starts)
 
 
 def present(plan: Plan, scale: Scale, batch: np.ndarray) -> np.ndarray:
-    """The pictures the user sees: in luminance mode the content's chroma is put back."""
+    """The pictures the user sees from a batch of canvases: the margin cut away and, in
+    luminance mode, the content's chroma put back."""
+    batch = margin.crop(np.asarray(batch), scale.margin)
     mode = plan.config.preserve_colors
     if mode is None:
         return batch
@@ -165,9 +170,10 @@ def _run_pass(plan, first, real, starts, params, weights, batch_mesh, callback, 
     for index in range(scale_index, len(plan.scales)):
         scale = plan.scales[index]
         if resume is not None and index == resume.scale:
-            images_now = np.zeros((len(starts), *scale.shape, 3), np.float32)  # restored below
-        elif index > 0:
-            images_now = pyramid.upsample(jnp.asarray(images_now), *scale.shape)
+            images_now = np.zeros((len(starts), *scale.canvas, 3), np.float32)  # restored below
+        elif index > 0:  # the picture upsampled, a new margin mirrored around it
+            picture = margin.crop(jnp.asarray(images_now), plan.scales[index - 1].margin)
+            images_now = margin.pad(pyramid.upsample(picture, *scale.shape), scale.margin)
         targets = shard(targets_at(plan, scale), batch_mesh, batched=False)
         save = None
         if config.checkpoint_every and jax.process_index() == 0:
@@ -216,6 +222,7 @@ def _relay(callback, plan: Plan, first: int, real: int, index: int, update: Upda
             budget=plan.budget,
             first=first,
             scale=index,
+            size=scale.shape,  # the picture's, without the margin
             initial=update.initial and index == 0,
             losses=update.losses[:real],
             histories=update.histories[:real],

@@ -20,7 +20,7 @@ from PIL import Image
 
 from stylejax import samples
 from stylejax.config import AUTO_PYRAMID, MAX_SIDE, Config, ConfigError, members
-from stylejax.engine import devices, pyramid, regions
+from stylejax.engine import devices, margin, pyramid, regions
 from stylejax.engine.sweep import batched_weights, objective_for
 from stylejax.files import images
 from stylejax.model.load import load_weights
@@ -47,8 +47,14 @@ RESUMABLE_CHANGES = (
 @dataclasses.dataclass(frozen=True)
 class Scale:
     size: int  # longest side
-    shape: tuple[int, int]  # (height, width)
+    shape: tuple[int, int]  # (height, width) of the picture
     evaluations: int  # this scale's share of the budget
+    margin: int = 0  # pixels of canvas around the picture (stylejax.engine.margin)
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        """(height, width) of what is optimized: the picture and its margin."""
+        return self.shape[0] + 2 * self.margin, self.shape[1] + 2 * self.margin
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,7 +192,12 @@ def prepare(
     budgets = pyramid.budget_split(sizes, config.evaluations, config.scale_split)
     width, height = content.size
     scales = [
-        Scale(size, images.shape_for(height, width, size), evaluations)
+        Scale(
+            size,
+            images.shape_for(height, width, size),
+            evaluations,
+            margin.at_size(config.margin, size),
+        )
         for size, evaluations in zip(sizes, budgets, strict=True)
     ]
     check_image_sizes(config, objective, scales[0], styles)
@@ -194,9 +205,9 @@ def prepare(
     if spatial is not None:
         objective = dataclasses.replace(objective, guided=True)
     free = devices.available_bytes()
-    check_memory(scales[-1].shape, objective, free)
+    check_memory(scales[-1].canvas, objective, free)
     need = devices.bytes_per_member(
-        *scales[-1].shape,
+        *scales[-1].canvas,
         objective.layers,
         remat=objective.remat,
         precision=objective.precision,
@@ -381,7 +392,7 @@ def carry_shapes(plan: Plan, index: int) -> list[tuple[int, ...]]:
     targets = jax.eval_shape(
         lambda params, content, styles: compute_targets(objective, params, content, styles, blend),
         plan.weights.params,
-        struct(*scale.shape, 3),
+        struct(*scale.canvas, 3),
         styles,
     )
     weights = jax.tree.map(
@@ -390,7 +401,7 @@ def carry_shapes(plan: Plan, index: int) -> list[tuple[int, ...]]:
     )
     carry = jax.eval_shape(
         functools.partial(init_carry, objective=objective, solver=solver_for(plan.config)),
-        struct(plan.at_once, *scale.shape, 3),
+        struct(plan.at_once, *scale.canvas, 3),
         LossInputs(plan.weights.params, targets, weights),
     )
     return [tuple(leaf.shape) for leaf in jax.tree.leaves(carry)]

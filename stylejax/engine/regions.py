@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
+from stylejax.engine.margin import pad_labels as margin_labels
 from stylejax.objective import masks, spatial
 from stylejax.objective.masks import Color, MaskError
 from stylejax.objective.total import Objective, Targets
@@ -184,16 +185,20 @@ def targets(
     regions: Regions,
     blend: Sequence[float],
     ratio: float,
+    *,
+    margin: int = 0,
 ) -> Targets:
     """Content features, each region's style targets and the guides at one scale.
 
     Args:
-      content: (H, W, 3) the content image at this scale; styles: (h, w, 3) each.
+      content: (H, W, 3) the content image at this scale, on its canvas (`margin` pixels of
+        it around the picture); styles: (h, w, 3) each.
       blend: per style image, its weight where a region blends several.
       ratio: this scale's size over the result's; the seams' softening shrinks with it, so
         the soft band covers the same part of the picture at every scale.
     """
     content_features = objective.features(params, content[None], objective.content_layers)
+    picture = (content.shape[0] - 2 * margin, content.shape[1] - 2 * margin)
     layers = tuple(objective.style_layers)
     statistics = []
     for style, style_mask in zip(styles, regions.style_masks, strict=True):
@@ -211,7 +216,7 @@ def targets(
             }
         )
     where = spatial.content_guides(
-        jnp.asarray(labels_at(regions, tuple(content.shape[:2]))),
+        jnp.asarray(margin_labels(labels_at(regions, picture), margin)),
         regions=regions.count,
         blur_px=float(regions.blur * ratio),
         style_layers=layers,

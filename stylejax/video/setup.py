@@ -155,9 +155,11 @@ def prepare_video(
             f"scales; raise it, or raise min_size",
         )
     # The engine's plan of frame 0, with the first frame's budget: its scales, objective,
-    # loss weights and every check of the settings and images.
+    # loss weights and every check of the settings and images. Frames are optimized without
+    # the still image's margin (engine.margin): flows, warps and the temporal loss are at
+    # the frame's own size.
     plan = prepare(
-        dataclasses.replace(config, evaluations=first_budget),
+        dataclasses.replace(config, evaluations=first_budget, margin=0),
         {},
         content=images.to_pil(frames[0]),
         styles=styles,
