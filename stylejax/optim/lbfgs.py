@@ -10,7 +10,8 @@ case), and an evaluation budget is met exactly. Value, gradient and auxiliary te
 carried, never recomputed.
 
 torch.optim.LBFGS as the seed uses it (no line search) takes every step blindly; this keeps
-its one-evaluation rhythm but refuses steps that raise the loss.
+its one-evaluation rhythm but refuses steps that raise the loss, and while it has no history
+(no pair with positive curvature yet) it lengthens each accepted step by GROW.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ import jax.numpy as jnp
 ARMIJO = 1e-4  # sufficient-decrease constant
 SHRINK = (0.1, 0.5)  # after a rejected step, the next is this fraction of it (interpolated)
 MIN_STEP = 1e-6  # below this, the history is dropped and the search restarts
+# Without history the direction is the gradient at torch's first-step scale (unit L1 norm), a
+# step far too short for an image; its pair sets the next step's scale only if it shows
+# positive curvature. Where the loss is concave along the gradient (from the photo under the
+# Wasserstein loss, for the first ~18 steps at 128 px) no pair is kept and every step would stay
+# that short, so each accepted step without a kept pair, while the history is empty, lets the
+# next try this many times as far. Armijo still refuses a step too long.
+GROW = 4.0
 # Guards a division in float32: far below any real y·y or gradient norm, far above 0.
 TINY = 1e-30
 # A pair (s, y) is kept only if s·y > CURVATURE·|s|·|y|: the cosine between the step and the
@@ -119,6 +127,7 @@ def step(fn: Callable, state: State, lower: float = 0.0, upper: float = 1.0) -> 
     )
     shrunk = state.step * jnp.clip(fraction, *SHRINK)
     restart = ~accept & (shrunk < MIN_STEP)
+    grow = accept & ~store & jnp.all(state.rho == 0)  # still no history: try further
     pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(accept, u, v), a, b)  # noqa: E731
     return State(
         x=pick(trial, state.x),
@@ -129,5 +138,7 @@ def step(fn: Callable, state: State, lower: float = 0.0, upper: float = 1.0) -> 
         y=new_y,
         rho=jnp.where(restart, 0.0, new_rho),
         head=jnp.where(store, (state.head + 1) % state.rho.shape[0], state.head),
-        step=jnp.where(accept | restart, 1.0, shrunk).astype(state.step.dtype),
+        step=jnp.where(grow, GROW * state.step, jnp.where(accept | restart, 1.0, shrunk)).astype(
+            state.step.dtype
+        ),
     )
