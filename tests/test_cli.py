@@ -110,10 +110,11 @@ def test_a_sweep_writes_every_member_a_contact_sheet_and_one_log(tmp_path, weigh
         "relu3_1",
         "--log",
         str(tmp_path / "logs" / "sweep.json"),
-        # 12 evaluations are few: at 1e7 L-BFGS refuses several steps in a row, and whether the
-        # heavier member ends lower (asserted below) depends on where they fall; pinned here.
-        "--margin",
-        "0",
+        # 12 evaluations are few: from the photo, at 1e7, L-BFGS is still finding its step
+        # length, so whether the heavier member ends lower (asserted below) is not settled;
+        # from the seed's noise start it is.
+        "--init",
+        "random",
     ]
     assert run.main(argv) == 0
     labels = [
