@@ -294,6 +294,74 @@ def test_one_full_region_is_the_unguided_w2_loss_to_float32_rounding(rng):
     np.testing.assert_allclose(normalized, today / 2, rtol=0, atol=1e-6 * float(scale.max()) / 2)
 
 
+def sparse_guides(rng, n, regions, h, w):
+    """`random_guides` that are exactly 0 on most positions, as regions are away from their
+    seams (one region empty in the last member)."""
+    g = random_guides(rng, n, regions, h, w)
+    return g * (rng.uniform(size=g.shape) < 0.4)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_each_region_read_at_its_own_positions_matches_numpy(rng, shared):
+    c = 4
+    f = rng.gamma(2.0, size=(2, 6, 7, c)).astype(np.float32)
+    g = sparse_guides(rng, 1 if shared else 2, 3, 6, 7)
+    positions = guided_losses.region_positions(g)
+    for r, where in enumerate(positions):  # any member's non-zero positions, in order
+        np.testing.assert_array_equal(where, np.flatnonzero((g[:, r] > 0).any(axis=0)))
+    assert len(positions[2]) < 42  # sparse: the test reads fewer positions than there are
+
+    np.testing.assert_allclose(
+        jax.jit(guided_losses.guided_gram)(f, g, positions),
+        numpy_guided_gram(f, g),
+        rtol=1e-5,
+        atol=1e-7,
+    )
+    mean, second = jax.jit(guided_losses.guided_moments)(f, g, positions)
+    g = np.broadcast_to(g, (2,) + g.shape[1:])
+    for i in range(2):
+        for r in range(3):
+            weights = (g[i, r] ** 2).ravel().astype(np.float64)
+            x = f[i].reshape(-1, c).astype(np.float64)
+            if weights.sum() == 0:  # the empty region: statistics are 0
+                np.testing.assert_array_equal(second[i, r], 0)
+                continue
+            np.testing.assert_allclose(mean[i, r], np.average(x, 0, weights), rtol=1e-5)
+            expected = (x * weights[:, None]).T @ x / weights.sum()
+            np.testing.assert_allclose(second[i, r], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
+def test_own_positions_give_the_dense_loss_and_gradient(rng, style_loss):
+    """The losses and their gradients with `positions` against the dense path (which the
+    tests above check against NumPy and SciPy): the same sums without the zero terms."""
+    c = 5
+    f = rng.gamma(2.0, size=(2, 7, 9, c)).astype(np.float32)
+    g = sparse_guides(rng, 1, 3, 7, 9)
+    positions = guided_losses.region_positions(g)
+    style = rng.gamma(2.0, size=(3, 8, 6, c)).astype(np.float32)
+    if style_loss == "gram":
+        target = losses.gram(style)
+        loss = guided_losses.guided_style_loss
+    else:
+        mean, second = wasserstein.feature_moments(style)
+        target = jax.vmap(wasserstein.gaussian_target, in_axes=(0, 0, None))(mean, second, EPS)
+
+        def loss(f, g, t, w=None, m=None, positions=None):
+            return guided_losses.guided_w2_loss(f, g, t, EPS, w, m, positions)
+
+    weights = jnp.array([2.0, 1.0, 1.0])
+
+    def total(f, positions):
+        return jnp.sum(loss(f, g, target, weights, None, positions))
+
+    dense_value, dense_grad = jax.jit(jax.value_and_grad(total))(f, None)
+    value, grad = jax.jit(jax.value_and_grad(total))(f, positions)
+    np.testing.assert_allclose(value, dense_value, rtol=1e-5)
+    np.testing.assert_allclose(grad, dense_grad, rtol=1e-4, atol=1e-6 * np.abs(dense_grad).max())
+    assert np.any(dense_grad == 0) and np.array_equal(grad == 0, dense_grad == 0)
+
+
 # --- guides ---------------------------------------------------------------------------------
 
 

@@ -224,6 +224,7 @@ def targets(
         erode=regions.erode,
         kept=regions.kept,
     )
+    where = spatial.with_positions(where)  # each region reads its own positions only
     style, magnitude = spatial.region_targets(
         statistics, regions.members, blend, objective.style_loss, objective.eps
     )

@@ -13,6 +13,11 @@ With one region whose guide is 1 everywhere, m = H·W and G is exactly `losses.g
 and the second raw moment E_r[F Fᵀ] = C · G_r (`guided_moments`) are what the Wasserstein style
 loss needs, guided the same way (`guided_w2_loss`).
 
+Every function takes optional `positions` (`region_positions`): per region, the flat positions
+where its guide is non-zero. Positions of weight 0 add exactly 0 to every sum, so reading only
+a region's own positions gives the same statistics; since regions partition the picture (up to
+their soft seams), R regions then cost about what one does, instead of R times as much.
+
 .. note:: Normalizing by the guide mass, not by C·H·W as `losses.gram` does, is the authors'
    choice too: their SpatialControl notebook scales each layer's guide so that mean(T²) = 1,
    i.e. divides the Gram by Σ T². It makes a region's Gram an average over the region,
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from stylejax.objective import wasserstein
 
@@ -58,45 +64,81 @@ def _safe(mass: jax.Array) -> jax.Array:
     return jnp.where(mass > 0, mass, 1)
 
 
-def _weighted_outer(flat: jax.Array, weights: jax.Array, precision=None) -> jax.Array:
-    """Σ_p w_r(p) F_p F_pᵀ, (N, R, C, C): all regions in one batched einsum."""
-    return jnp.einsum("nrp,npc,npd->nrcd", weights, flat, flat, precision=precision)
+def region_positions(guides) -> tuple[jax.Array, ...]:
+    """Per region, the flat positions (h·W + w) where its guide is non-zero for any member of
+    the batch: (P_r,) int32 each, in order. On the host, from concrete (N or 1, R, H, W) guides
+    (the shapes depend on their values, so this cannot run under jit)."""
+    support = np.asarray(guides).reshape(guides.shape[:2] + (-1,)).any(axis=0)  # (R, H·W)
+    return tuple(jnp.asarray(np.flatnonzero(row).astype(np.int32)) for row in support)
 
 
-def guided_gram(features: jax.Array, guides: jax.Array) -> jax.Array:
+def _weighted_sums(
+    flat: jax.Array,
+    weights: jax.Array,
+    positions: tuple[jax.Array, ...] | None,
+    precision=None,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """(Σ_p w_r(p) F_p (N, R, C), Σ_p w_r(p) F_p F_pᵀ (N, R, C, C), m_r (N, R)).
+
+    Without positions, all regions in batched einsums over every position; with them, each
+    region over its own positions only (see the module's docstring)."""
+    if positions is None:
+        first = jnp.einsum("nrp,npc->nrc", weights, flat, precision=precision)
+        second = jnp.einsum("nrp,npc,npd->nrcd", weights, flat, flat, precision=precision)
+        return first, second, jnp.sum(weights, axis=-1)
+    if len(positions) != weights.shape[1]:
+        raise ValueError(f"positions for {len(positions)} regions, guides for {weights.shape[1]}")
+    firsts, seconds, masses = [], [], []
+    for region, where in enumerate(positions):
+        own = jnp.take(flat, where, axis=1)  # (N, P_r, C)
+        weight = jnp.take(weights[:, region], where, axis=1)  # (N, P_r)
+        firsts.append(jnp.einsum("np,npc->nc", weight, own, precision=precision))
+        seconds.append(
+            jnp.einsum("npc,npd->ncd", weight[..., None] * own, own, precision=precision)
+        )
+        masses.append(jnp.sum(weight, axis=-1))
+    return jnp.stack(firsts, 1), jnp.stack(seconds, 1), jnp.stack(masses, 1)
+
+
+def guided_gram(
+    features: jax.Array, guides: jax.Array, positions: tuple[jax.Array, ...] | None = None
+) -> jax.Array:
     """Each region's Gram matrix, G_r = Σ_p T_r(p)² F_p F_pᵀ / (C · Σ_p T_r(p)²).
 
     Args:
       features: (N, H, W, C) activations.
       guides: (N or 1, R, H, W) guides at the same resolution (shared by the batch when 1).
+      positions: `region_positions(guides)`, or None: every position for every region.
 
     Returns:
-      (N, R, C, C), all regions in one batched einsum. An empty region's Gram is 0.
+      (N, R, C, C). An empty region's Gram is 0.
     """
     flat, weights = _flat(features, guides)
-    c = features.shape[-1]
-    mass = jnp.sum(weights, axis=-1)  # (N, R)
-    return _weighted_outer(flat, weights) / (c * _safe(mass))[..., None, None]
+    _, second, mass = _weighted_sums(flat, weights, positions)
+    return second / (features.shape[-1] * _safe(mass))[..., None, None]
 
 
-def guided_mean(features: jax.Array, guides: jax.Array) -> jax.Array:
-    """Each region's mean feature, μ_r = Σ_p T_r(p)² F_p / Σ_p T_r(p)². Shapes as
+def guided_mean(
+    features: jax.Array, guides: jax.Array, positions: tuple[jax.Array, ...] | None = None
+) -> jax.Array:
+    """Each region's mean feature, μ_r = Σ_p T_r(p)² F_p / Σ_p T_r(p)². Arguments as
     `guided_gram`; returns (N, R, C). An empty region's mean is 0."""
     flat, weights = _flat(features, guides)
-    mass = jnp.sum(weights, axis=-1)
-    return jnp.einsum("nrp,npc->nrc", weights, flat) / _safe(mass)[..., None]
+    first, _, mass = _weighted_sums(flat, weights, positions)
+    return first / _safe(mass)[..., None]
 
 
-def guided_moments(features: jax.Array, guides: jax.Array) -> tuple[jax.Array, jax.Array]:
+def guided_moments(
+    features: jax.Array, guides: jax.Array, positions: tuple[jax.Array, ...] | None = None
+) -> tuple[jax.Array, jax.Array]:
     """Each region's mean μ_r and second raw moment E_r[F Fᵀ] = Σ_p T_r(p)² F_p F_pᵀ / m_r, in
-    full float32: the guided `wasserstein.feature_moments`. Shapes as `guided_gram`; returns
-    ((N, R, C), (N, R, C, C)), 0 for an empty region. Like the unguided moments they combine
-    linearly, so the style images that a region blends are blended through them."""
+    full float32: the guided `wasserstein.feature_moments`. Arguments as `guided_gram`;
+    returns ((N, R, C), (N, R, C, C)), 0 for an empty region. Like the unguided moments they
+    combine linearly, so the style images that a region blends are blended through them."""
     flat, weights = _flat(features, guides)
-    mass = _safe(jnp.sum(weights, axis=-1))  # (N, R)
-    mean = jnp.einsum("nrp,npc->nrc", weights, flat, precision=_HIGHEST) / mass[..., None]
-    second = _weighted_outer(flat, weights, _HIGHEST) / mass[..., None, None]
-    return mean, second
+    first, second, mass = _weighted_sums(flat, weights, positions, _HIGHEST)
+    mass = _safe(mass)
+    return first / mass[..., None], second / mass[..., None, None]
 
 
 def guided_covariance(features: jax.Array, guides: jax.Array) -> jax.Array:
@@ -145,6 +187,7 @@ def guided_style_loss(
     target_grams: jax.Array,
     region_weights: jax.Array | None = None,
     magnitude: jax.Array | None = None,
+    positions: tuple[jax.Array, ...] | None = None,
 ) -> jax.Array:
     """Σ_r λ_r · mean((G_r − Ĝ_r)²): each region's Gram against its own target.
 
@@ -157,6 +200,7 @@ def guided_style_loss(
         weight 0 (a region kept as the photo) contributes nothing, whatever its target.
       magnitude: (R,) each target's `losses.gram_magnitude`, by which its region's term is
         divided (`style_normalize`); None: not divided.
+      positions: `region_positions(guides)`, or None (see `guided_gram`).
 
     Returns:
       (N,). With one region guided by ones it is `losses.style_layer_loss`.
@@ -168,7 +212,7 @@ def guided_style_loss(
     # A kept region's target may be anything, NaN included (it has no style): zeroed, so that
     # no NaN reaches the gradient through the `where` in `_sum_regions`.
     target_grams = jnp.where(weights[:, None, None] > 0, target_grams, 0)
-    grams = guided_gram(features, guides)  # (N, R, C, C)
+    grams = guided_gram(features, guides, positions)  # (N, R, C, C)
     per_region = jnp.mean(jnp.square(grams - target_grams[None]), axis=(2, 3))  # (N, R)
     return _sum_regions(per_region, guides, weights, magnitude)
 
@@ -180,6 +224,7 @@ def guided_w2_loss(
     eps: float,
     region_weights: jax.Array | None = None,
     magnitude: jax.Array | None = None,
+    positions: tuple[jax.Array, ...] | None = None,
 ) -> jax.Array:
     """Σ_r λ_r · W₂²(N(μ_r, Σ_r), N(μ̂_r, Σ̂_r))/C: each region's Gaussian fit against its own.
 
@@ -191,6 +236,7 @@ def guided_w2_loss(
       eps: the covariance regularizer (`wasserstein.covariance`).
       magnitude: (R,) each target's `wasserstein.moment_magnitude` (`style_normalize`); None:
         not divided.
+      positions: `region_positions(guides)`, or None (see `guided_gram`).
 
     Returns:
       (N,). With one region guided by ones it is `wasserstein.w2_style_loss`.
@@ -211,7 +257,7 @@ def guided_w2_loss(
         jnp.where(styled[:, None, None], target.cov, eye),
         jnp.where(styled[:, None, None], target.cov_sqrt, eye),
     )
-    mean, second = guided_moments(features, guides)  # (N, R, C), (N, R, C, C)
+    mean, second = guided_moments(features, guides, positions)  # (N, R, C), (N, R, C, C)
     cov = wasserstein.covariance(mean, second, eps)
     per_region = wasserstein.w2_distance(mean, cov, jax.tree.map(lambda a: a[None], target))
     return _sum_regions(per_region, guides, weights, magnitude)

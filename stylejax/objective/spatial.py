@@ -45,6 +45,20 @@ class Guides(NamedTuple):
     content: dict[str, jax.Array]  # {content layer: (1, h, w, 1)} per-pixel content weights,
     # 1 outside a kept region and KEPT_CONTENT_WEIGHT inside; {} when no region is kept
     regions: jax.Array  # (R,) region weights, 1 styled and 0 kept (normalized to sum 1)
+    # {style layer: per region, (P_r,) the positions its guide covers} (`with_positions`);
+    # None: every region reads every position
+    positions: dict[str, tuple[jax.Array, ...]] | None = None
+
+
+def with_positions(where: Guides) -> Guides:
+    """`where` with each style layer's `guided.region_positions`, so that each region's
+    statistics read only its own positions (the same values; the cost of R regions about that
+    of one). On the host, once per scale: the shapes depend on the guides' values. One region
+    covers every position, so it keeps the dense path."""
+    if next(iter(where.style.values())).shape[1] == 1:
+        return where
+    positions = {name: guided.region_positions(g) for name, g in where.style.items()}
+    return where._replace(positions=positions)
 
 
 @functools.partial(
@@ -190,12 +204,21 @@ def guided_terms(
         for name in content_layers
     }
     magnitude = style_magnitude or {}
+    positions = where.positions or {}
     style = {}
     for name in style_layers:
         guide, target, scale = where.style[name], style_targets[name], magnitude.get(name)
         if style_loss == "wasserstein":
-            term = guided.guided_w2_loss(features[name], guide, target, eps, where.regions, scale)
+            loss = functools.partial(guided.guided_w2_loss, eps=eps)
         else:
-            term = guided.guided_style_loss(features[name], guide, target, where.regions, scale)
+            loss = guided.guided_style_loss
+        term = loss(
+            features[name],
+            guide,
+            target,
+            region_weights=where.regions,
+            magnitude=scale,
+            positions=positions.get(name),
+        )
         style[name] = term[0]
     return content, style
