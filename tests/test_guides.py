@@ -307,9 +307,11 @@ def test_each_region_read_at_its_own_positions_matches_numpy(rng, shared):
     f = rng.gamma(2.0, size=(2, 6, 7, c)).astype(np.float32)
     g = sparse_guides(rng, 1 if shared else 2, 3, 6, 7)
     positions = guided_losses.region_positions(g)
-    for r, where in enumerate(positions):  # any member's non-zero positions, in order
-        np.testing.assert_array_equal(where, np.flatnonzero((g[:, r] > 0).any(axis=0)))
-    assert len(positions[2]) < 42  # sparse: the test reads fewer positions than there are
+    own = [np.flatnonzero((g[:, r] > 0).any(axis=0)) for r in range(3)]  # any member's
+    assert positions.shape == (3, max(map(len, own))) and positions.shape[1] < 42  # sparse
+    for r, where in enumerate(np.asarray(positions)):  # in order, then padded with H·W
+        np.testing.assert_array_equal(where[: len(own[r])], own[r])
+        assert np.all(where[len(own[r]) :] == 42)
 
     np.testing.assert_allclose(
         jax.jit(guided_losses.guided_gram)(f, g, positions),

@@ -13,10 +13,11 @@ With one region whose guide is 1 everywhere, m = H·W and G is exactly `losses.g
 and the second raw moment E_r[F Fᵀ] = C · G_r (`guided_moments`) are what the Wasserstein style
 loss needs, guided the same way (`guided_w2_loss`).
 
-Every function takes optional `positions` (`region_positions`): per region, the flat positions
+Every function takes optional `positions` (`region_positions`): per region, the positions
 where its guide is non-zero. Positions of weight 0 add exactly 0 to every sum, so reading only
-a region's own positions gives the same statistics; since regions partition the picture (up to
-their soft seams), R regions then cost about what one does, instead of R times as much.
+a region's own positions gives the same statistics at R times the largest region's share of
+the positions' cost, instead of R times all of it: regions partition the picture (up to their
+soft seams), so three equal regions cost about what one does.
 
 .. note:: Normalizing by the guide mass, not by C·H·W as `losses.gram` does, is the authors'
    choice too: their SpatialControl notebook scales each layer's guide so that mean(T²) = 1,
@@ -64,44 +65,43 @@ def _safe(mass: jax.Array) -> jax.Array:
     return jnp.where(mass > 0, mass, 1)
 
 
-def region_positions(guides) -> tuple[jax.Array, ...]:
-    """Per region, the flat positions (h·W + w) where its guide is non-zero for any member of
-    the batch: (P_r,) int32 each, in order. On the host, from concrete (N or 1, R, H, W) guides
-    (the shapes depend on their values, so this cannot run under jit)."""
+def region_positions(guides) -> jax.Array:
+    """Where each region's guide is non-zero for any member of the batch, as flat positions
+    (row · W + column): (R, P) int32, each row in order and padded with H·W, one past the last
+    position, which reads as 0 (P: the largest region's count). On the host, from concrete
+    (N or 1, R, H, W) guides (the shape depends on their values, so this cannot run under
+    jit)."""
     support = np.asarray(guides).reshape(guides.shape[:2] + (-1,)).any(axis=0)  # (R, H·W)
-    return tuple(jnp.asarray(np.flatnonzero(row).astype(np.int32)) for row in support)
+    rows = [np.flatnonzero(row) for row in support]
+    count = max(len(row) for row in rows)
+    padded = [np.pad(row, (0, count - len(row)), constant_values=support.shape[1]) for row in rows]
+    return jnp.asarray(np.stack(padded).astype(np.int32))
 
 
 def _weighted_sums(
-    flat: jax.Array,
-    weights: jax.Array,
-    positions: tuple[jax.Array, ...] | None,
-    precision=None,
+    flat: jax.Array, weights: jax.Array, positions: jax.Array | None, precision=None
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """(Σ_p w_r(p) F_p (N, R, C), Σ_p w_r(p) F_p F_pᵀ (N, R, C, C), m_r (N, R)).
-
-    Without positions, all regions in batched einsums over every position; with them, each
-    region over its own positions only (see the module's docstring)."""
-    if positions is None:
+    """(Σ_p w_r(p) F_p (N, R, C), Σ_p w_r(p) F_p F_pᵀ (N, R, C, C), m_r (N, R)), all regions in
+    batched einsums: over every position, or with `positions` over each region's own (the
+    padding reads features and weights of 0)."""
+    if positions is not None:
+        if positions.shape[0] != weights.shape[1]:
+            raise ValueError(
+                f"positions for {positions.shape[0]} regions, guides for {weights.shape[1]}"
+            )
+        flat = jnp.take(flat, positions, axis=1, mode="fill", fill_value=0)  # (N, R, P_r, C)
+        where = jnp.broadcast_to(positions, weights.shape[:1] + positions.shape)
+        weights = jnp.take_along_axis(weights, where, axis=2, mode="fill", fill_value=0)
+        first = jnp.einsum("nrp,nrpc->nrc", weights, flat, precision=precision)
+        second = jnp.einsum("nrp,nrpc,nrpd->nrcd", weights, flat, flat, precision=precision)
+    else:
         first = jnp.einsum("nrp,npc->nrc", weights, flat, precision=precision)
         second = jnp.einsum("nrp,npc,npd->nrcd", weights, flat, flat, precision=precision)
-        return first, second, jnp.sum(weights, axis=-1)
-    if len(positions) != weights.shape[1]:
-        raise ValueError(f"positions for {len(positions)} regions, guides for {weights.shape[1]}")
-    firsts, seconds, masses = [], [], []
-    for region, where in enumerate(positions):
-        own = jnp.take(flat, where, axis=1)  # (N, P_r, C)
-        weight = jnp.take(weights[:, region], where, axis=1)  # (N, P_r)
-        firsts.append(jnp.einsum("np,npc->nc", weight, own, precision=precision))
-        seconds.append(
-            jnp.einsum("npc,npd->ncd", weight[..., None] * own, own, precision=precision)
-        )
-        masses.append(jnp.sum(weight, axis=-1))
-    return jnp.stack(firsts, 1), jnp.stack(seconds, 1), jnp.stack(masses, 1)
+    return first, second, jnp.sum(weights, axis=-1)
 
 
 def guided_gram(
-    features: jax.Array, guides: jax.Array, positions: tuple[jax.Array, ...] | None = None
+    features: jax.Array, guides: jax.Array, positions: jax.Array | None = None
 ) -> jax.Array:
     """Each region's Gram matrix, G_r = Σ_p T_r(p)² F_p F_pᵀ / (C · Σ_p T_r(p)²).
 
@@ -119,7 +119,7 @@ def guided_gram(
 
 
 def guided_mean(
-    features: jax.Array, guides: jax.Array, positions: tuple[jax.Array, ...] | None = None
+    features: jax.Array, guides: jax.Array, positions: jax.Array | None = None
 ) -> jax.Array:
     """Each region's mean feature, μ_r = Σ_p T_r(p)² F_p / Σ_p T_r(p)². Arguments as
     `guided_gram`; returns (N, R, C). An empty region's mean is 0."""
@@ -129,7 +129,7 @@ def guided_mean(
 
 
 def guided_moments(
-    features: jax.Array, guides: jax.Array, positions: tuple[jax.Array, ...] | None = None
+    features: jax.Array, guides: jax.Array, positions: jax.Array | None = None
 ) -> tuple[jax.Array, jax.Array]:
     """Each region's mean μ_r and second raw moment E_r[F Fᵀ] = Σ_p T_r(p)² F_p F_pᵀ / m_r, in
     full float32: the guided `wasserstein.feature_moments`. Arguments as `guided_gram`;
@@ -187,7 +187,7 @@ def guided_style_loss(
     target_grams: jax.Array,
     region_weights: jax.Array | None = None,
     magnitude: jax.Array | None = None,
-    positions: tuple[jax.Array, ...] | None = None,
+    positions: jax.Array | None = None,
 ) -> jax.Array:
     """Σ_r λ_r · mean((G_r − Ĝ_r)²): each region's Gram against its own target.
 
@@ -224,7 +224,7 @@ def guided_w2_loss(
     eps: float,
     region_weights: jax.Array | None = None,
     magnitude: jax.Array | None = None,
-    positions: tuple[jax.Array, ...] | None = None,
+    positions: jax.Array | None = None,
 ) -> jax.Array:
     """Σ_r λ_r · W₂²(N(μ_r, Σ_r), N(μ̂_r, Σ̂_r))/C: each region's Gaussian fit against its own.
 

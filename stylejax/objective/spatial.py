@@ -45,16 +45,17 @@ class Guides(NamedTuple):
     content: dict[str, jax.Array]  # {content layer: (1, h, w, 1)} per-pixel content weights,
     # 1 outside a kept region and KEPT_CONTENT_WEIGHT inside; {} when no region is kept
     regions: jax.Array  # (R,) region weights, 1 styled and 0 kept (normalized to sum 1)
-    # {style layer: per region, (P_r,) the positions its guide covers} (`with_positions`);
-    # None: every region reads every position
-    positions: dict[str, tuple[jax.Array, ...]] | None = None
+    # {style layer: (R, P) the positions each region's guide covers, `with_positions`}; None:
+    # every region reads every position
+    positions: dict[str, jax.Array] | None = None
 
 
 def with_positions(where: Guides) -> Guides:
     """`where` with each style layer's `guided.region_positions`, so that each region's
-    statistics read only its own positions (the same values; the cost of R regions about that
-    of one). On the host, once per scale: the shapes depend on the guides' values. One region
-    covers every position, so it keeps the dense path."""
+    statistics read only its own positions: the same values, at R times the largest region's
+    share of the cost instead of R times all of it. On the host, once per scale (the shapes
+    depend on the guides' values). One region covers every position: it keeps the plain
+    einsums."""
     if next(iter(where.style.values())).shape[1] == 1:
         return where
     positions = {name: guided.region_positions(g) for name, g in where.style.items()}
