@@ -433,3 +433,71 @@ def test_a_closed_event_stream_does_not_stop_the_job(client):
     assert len(first) == 1
     job = wait_status(client, job_id, {"finished", "failed", "cancelled"})
     assert job["status"] == "finished" and job["evaluations"] == 8
+
+
+# --- spatial control ----------------------------------------------------------------------------
+
+
+def mask_png(colors=((0, 0, 0), (255, 255, 255)), size=(40, 32)) -> bytes:
+    """A label image: vertical bands, one per colour, left to right."""
+    width, height = size
+    bands = np.minimum(np.arange(width) * len(colors) // width, len(colors) - 1)
+    array = np.asarray(colors, np.uint8)[bands][None].repeat(height, axis=0)
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def with_mask(files: list, mask: bytes, name: str = "regions.png") -> list:
+    return files + [("mask", (name, mask, "image/png"))]
+
+
+def test_a_mask_gives_each_region_its_style_as_the_library_does(client, stylizer, tmp_path):
+    files = with_mask(job_files(png_bytes(1), [png_bytes(2), png_bytes(3)], TINY), mask_png())
+    response = client.post("/api/jobs", files=files)
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    assert events(client, job_id)[-1][1]["status"] == "finished"
+    job = client.get(f"/api/jobs/{job_id}").json()
+    assert job["mask"] is True and job["names"]["mask"] == "regions.png"
+
+    result = decode_png(client.get(f"/api/jobs/{job_id}/result.png").content)
+    content, *styles = (Image.open(io.BytesIO(png_bytes(k))) for k in (1, 2, 3))
+    mask = Image.open(io.BytesIO(mask_png()))
+    expected = np.asarray(stylizer.stylize(content, styles, mask=mask, **TINY))
+    np.testing.assert_allclose(result.astype(int), expected.astype(int), atol=1)
+    unmasked = np.asarray(stylizer.stylize(content, styles, **TINY))
+    assert np.abs(expected.astype(int) - unmasked.astype(int)).mean() > 1  # the mask counted
+    # A restarted server lists the job with its mask.
+    client.app.state.queue.shutdown()
+    with client_for(tmp_path / "work", stylizer) as again:
+        assert again.get(f"/api/jobs/{job_id}").json()["mask"] is True
+
+
+@pytest.mark.parametrize(
+    "mask, options, status, field, words",
+    [
+        (b"not a picture", TINY, 415, "mask", "not an image file"),
+        (mask_png(((0, 0, 0), (255, 0, 0), (0, 0, 255))), TINY, 422, "mask", "3 styled regions"),
+        (mask_png(), TINY | {"mask_colors": ["black", "red"]}, 422, "mask_colors", "#ff0000"),
+        (mask_png(), TINY | {"keep_content": "green"}, 422, "keep_content", "#008000"),
+        (mask_png(), TINY | {"style_blend": [1, 3]}, 422, "style_blend", "mask"),
+        (None, TINY | {"mask_colors": ["black", "white"]}, 422, "mask_colors", "needs a mask"),
+    ],
+)
+def test_bad_masks_are_refused_naming_the_field(
+    client, tmp_path, mask, options, status, field, words
+):
+    files = job_files(png_bytes(1), [png_bytes(2), png_bytes(3)], options)
+    response = client.post("/api/jobs", files=files if mask is None else with_mask(files, mask))
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"].startswith(f"{field}: ") and words in body["error"]
+    assert body["field"] == field and "\n" not in body["error"]
+    assert not any((tmp_path / "work" / "jobs").iterdir())  # nothing kept
+
+
+def test_two_masks_are_refused_with_400(client):
+    files = with_mask(with_mask(job_files(png_bytes(1), [png_bytes(2)]), mask_png()), mask_png())
+    response = client.post("/api/jobs", files=files)
+    assert response.status_code == 400 and response.json()["field"] == "mask"

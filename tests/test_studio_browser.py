@@ -9,7 +9,9 @@ one there (README's docs/studio.png, taken with STYLEJAX_STUDIO_WEIGHTS=real wei
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import shutil
 import time
@@ -181,6 +183,7 @@ def test_a_job_in_the_browser(server, browser, tmp_path):
     if not real:
         stop_a_job(browser, text)
         sweep(browser, tmp_path)
+        masked_job(browser, server, text, tmp_path)
     viewport(browser, 390, 844, mobile=True)
     time.sleep(0.3)
     phone = tmp_path / "studio-phone.png"
@@ -230,3 +233,59 @@ def sweep(browser, tmp_path) -> None:
     loaded = "return [...document.querySelectorAll('#sheet img')].map(i => i.naturalWidth)"
     wait_for(lambda: all(w > 0 for w in browser.execute_script(loaded)), 20, "the cells' images")
     browser.save_screenshot(str(tmp_path / "studio-sweep.png"))
+
+
+# Sets an <input type=file>'s files as a person choosing them would, then fires its change event.
+CHOOSE_FILES = """
+const [id, files, done] = arguments;
+(async () => {
+  const chosen = new DataTransfer();
+  for (const [name, url] of files) {
+    const blob = await (await fetch(url)).blob();
+    chosen.items.add(new File([blob], name, {type: blob.type}));
+  }
+  const input = document.getElementById(id);
+  input.files = chosen.files;
+  input.dispatchEvent(new Event('change'));
+})().then(() => done(true), (error) => done(String(error)));
+"""
+
+
+def choose_files(browser, input_id: str, files: list[tuple[str, str]]) -> None:
+    assert browser.execute_async_script(CHOOSE_FILES, input_id, files) is True
+
+
+def masked_job(browser, server, text, tmp_path) -> None:
+    """A mask: shown over the content, sent with the job (left half the first style, right
+    half the second), then cleared."""
+    halves = np.zeros((48, 64, 3), np.uint8)
+    halves[:, 32:] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(halves).save(buffer, format="PNG")
+    mask_url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    if browser.find_element("id", "sweep").is_selected():
+        browser.find_element("id", "sweep").click()
+    choose_files(
+        browser, "style-file", [("a.jpg", "/samples/style.jpg"), ("b.jpg", "/samples/content.jpg")]
+    )
+    choose_files(browser, "mask-file", [("halves.png", mask_url)])
+    over = "const m = document.getElementById('mask-over'); return !m.hidden && m.naturalWidth > 0"
+    wait_for(lambda: browser.execute_script(over), 10, "the mask over the content")
+    assert text("mask-name") == "halves.png"
+    browser.save_screenshot(str(tmp_path / "studio-mask.png"))
+
+    before = browser.execute_script("return studio.watching")
+    browser.find_element("id", "start").click()
+    job_id = wait_for(
+        lambda: (w := browser.execute_script("return studio.watching")) != before and w,
+        30,
+        "the masked job",
+    )
+    wait_for(lambda: text("status") == "finished", 120, "the masked job to finish")
+    job = json.loads(server.get(f"/api/jobs/{job_id}"))
+    assert job["mask"] is True and job["names"]["mask"] == "halves.png" and job["styles"] == 2
+
+    browser.find_element("id", "mask-clear").click()
+    assert browser.execute_script("return studio.mask === null")
+    assert not browser.find_element("id", "mask-over").is_displayed()
+    assert browser.find_element("id", "mask-name").text.startswith("optional")

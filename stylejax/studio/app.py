@@ -17,6 +17,7 @@ import time
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -28,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 
 import stylejax
 from stylejax import samples
+from stylejax.engine import regions
 from stylejax.files import finite_json, images
 from stylejax.studio.jobs import Job, JobQueue, QueueFull
 from stylejax.studio.options import OptionsError, parse_options
@@ -116,6 +118,34 @@ def check_image(path: Path, label: str, max_pixels: int) -> None:
         raise ApiError(status, message, field=label.split(" ")[0]) from None
 
 
+def check_regions(mask: Path | None, content: Path, styles: int, options: dict) -> None:
+    """The mask against the styles and the mask options, as the run will check them (with the
+    content at its own size; the run checks again at the result's): ApiError 422 naming the
+    field. Without a mask, only that no mask option is given."""
+    with Image.open(content) as image:
+        shape = (image.height, image.width)
+    try:
+        regions.read(
+            mask,
+            None,
+            style_count=styles,
+            colors=options.get("mask_colors", ()),
+            keep_content=options.get("keep_content"),
+            blur=0.0,
+            erode=False,
+            content_shape=shape,
+            style_shapes=[],
+        )
+    except regions.RegionsError as e:
+        raise ApiError(422, f"{e.field}: {e.problem}", field=e.field) from None
+    if mask is not None and options.get("style_blend"):
+        raise ApiError(
+            422,
+            "style_blend: cannot be used with a mask, where each region takes one style image",
+            field="style_blend",
+        )
+
+
 async def read_form(request: Request, settings: Settings):
     length = request.headers.get("content-length")
     limit = settings.max_upload_bytes
@@ -125,7 +155,8 @@ async def read_form(request: Request, settings: Settings):
         raise ApiError(413, f"the upload is {int(length)} bytes, over the {_mb(settings)} limit")
     limited = Request(request.scope, _limited(request.receive, limit))
     try:
-        return await limited.form(max_files=1 + settings.max_styles, max_fields=8)
+        # A content file, the styles and a mask.
+        return await limited.form(max_files=2 + settings.max_styles, max_fields=8)
     except _TooLarge:
         raise ApiError(413, f"the upload is over the {_mb(settings)} limit") from None
     except HTTPException as e:
@@ -198,23 +229,30 @@ async def create_job(request: Request) -> Response:
             raise ApiError(400, "send at least one style file", field="style")
         if len(styles) > settings.max_styles:
             raise ApiError(400, f"at most {settings.max_styles} style files", field="style")
+        masks = _uploads(form, "mask")
+        if len(masks) > 1:
+            raise ApiError(400, "send at most one mask file", field="mask")
         job_id = queue.store.new_id()
         try:
             uploads = [("content", contents[0], "content")]
             uploads += [(f"style-{i}", s, f"style {i + 1}") for i, s in enumerate(styles)]
+            uploads += [("mask", m, "mask") for m in masks]
             for name, upload, label in uploads:
                 path = queue.store.write_bytes(job_id, name, await upload.read())
                 await run_in_threadpool(check_image, path, label, settings.max_pixels)
+            mask = queue.store.path(job_id, "mask") if masks else None
+            await run_in_threadpool(
+                check_regions, mask, queue.store.path(job_id, "content"), len(styles), options
+            )
+            names = {"content": _clean_name(contents[0]), "style": [_clean_name(s) for s in styles]}
             job = Job(
                 id=job_id,
                 options=options,
                 styles=len(styles),
                 members=members,
-                names={
-                    "content": _clean_name(contents[0]),
-                    "style": [_clean_name(s) for s in styles],
-                },
+                names=names | ({"mask": _clean_name(masks[0])} if masks else {}),
                 created=time.time(),
+                mask=bool(masks),
             )
             queue.submit(job)
         except QueueFull as e:

@@ -59,8 +59,9 @@ class Job:
     options: dict
     styles: int  # number of style images
     members: int  # images it makes: 1, or the product of a sweep's axis lengths
-    names: dict  # uploaded file names, as data only: {"content": str, "style": [str]}
+    names: dict  # uploaded file names, as data only: {"content": str, "style": [str], "mask"?}
     created: float
+    mask: bool = False  # spatial control: the job's folder holds a `mask` upload
     status: str = "queued"
     started: float | None = None
     finished: float | None = None
@@ -92,6 +93,7 @@ class Job:
             "options": self.options,
             "styles": self.styles,
             "names": self.names,
+            "mask": self.mask,
             "members": self.members,
             "created": self.created,
             "started": self.started,
@@ -120,6 +122,7 @@ class Job:
             members=record["members"],
             names=record["names"],
             created=float(record["created"]),
+            mask=bool(record.get("mask", False)),
         )
         for name in ("status", "started", "finished", "evaluations", "budget", "seconds"):
             if record.get(name) is not None:
@@ -276,6 +279,7 @@ class JobQueue:
     def _run(self, job: Job) -> None:
         content = str(self.store.path(job.id, "content"))
         styles = [str(self.store.path(job.id, f"style-{i}")) for i in range(job.styles)]
+        mask = str(self.store.path(job.id, "mask")) if job.mask else None
         last_write = [0.0]
         overflow: list[str] = []  # why the loss is not finite, once it is not
 
@@ -289,7 +293,12 @@ class JobQueue:
         status, error, returned = "finished", None, None
         try:
             returned = self.stylizer.stylize(
-                content, styles, callback=callback, **job.options, max_pixels=self.max_pixels
+                content,
+                styles,
+                mask=mask,
+                callback=callback,
+                **job.options,
+                max_pixels=self.max_pixels,
             )
         except ValueError as e:  # user errors: bad options or images the library refused
             status, error = "failed", one_line(e)

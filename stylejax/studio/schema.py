@@ -56,11 +56,13 @@ def loss_record(value: Any) -> bool:
 
 
 def _names(value: Any) -> bool:
-    """The uploads' file names: {"content": str, "style": [str]} (either may be missing)."""
+    """The uploads' file names: {"content": str, "style": [str], "mask": str} (any may be
+    missing)."""
     return (
         isinstance(value, dict)
-        and set(value) <= {"content", "style"}
+        and set(value) <= {"content", "style", "mask"}
         and isinstance(value.get("content", ""), str)
+        and isinstance(value.get("mask", ""), str)
         and _list_of(lambda s: isinstance(s, str))(value.get("style", []))
     )
 
@@ -90,7 +92,8 @@ RECORD: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "options": (True, _options, "an object of library options of their types"),
     "styles": (True, _whole(1), "a whole number >= 1"),
     "members": (True, _whole(1), "a whole number >= 1"),
-    "names": (True, _names, 'an object {"content": string, "style": [strings]}'),
+    "names": (True, _names, 'an object {"content": string, "style": [strings], "mask": string}'),
+    "mask": (False, lambda v: isinstance(v, bool), "true or false"),
     "created": (True, _number, "a finite number (seconds since 1970)"),
     "started": (False, _optional(_number), "a finite number or null"),
     "finished": (False, _optional(_number), "a finite number or null"),

@@ -7,6 +7,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   content: null, // {blob, name}
   styles: [], // [{blob, name}]
+  mask: null, // {blob, name}: spatial control, region k of the mask takes style k
   watching: null, // job id whose events are open
   source: null, // its EventSource
   records: [], // loss records of the watched job (member 0)
@@ -55,6 +56,16 @@ function showStyles() {
     return img;
   }));
   $("style-name").textContent = state.styles.map((s) => s.name).join(", ");
+}
+function showMask() {
+  const on = state.mask !== null;
+  for (const id of ["mask-thumb", "mask-over"]) {
+    $(id).hidden = !on;
+    if (on) $(id).src = URL.createObjectURL(state.mask.blob); // the mask over the content too
+  }
+  $("mask-clear").hidden = !on;
+  $("mask-name").textContent = on
+    ? state.mask.name : "optional: one colour per region, region k takes style k";
 }
 function picker(dropId, inputId, take) {
   const drop = $(dropId), input = $(inputId);
@@ -126,6 +137,7 @@ async function submit(opts) {
   const form = new FormData();
   form.append("content", state.content.blob, state.content.name);
   for (const s of state.styles) form.append("style", s.blob, s.name);
+  if (state.mask) form.append("mask", state.mask.blob, state.mask.name);
   form.append("options", JSON.stringify(opts));
   return (await api("/api/jobs", { method: "POST", body: form })).id;
 }
@@ -372,6 +384,16 @@ picker("content-drop", "content-file", (files) => {
 picker("style-drop", "style-file", (files) => {
   state.styles = files.map((f) => ({ blob: f, name: f.name }));
   showStyles();
+});
+picker("mask-drop", "mask-file", (files) => {
+  state.mask = { blob: files[0], name: files[0].name };
+  showMask();
+});
+$("mask-clear").addEventListener("click", (e) => {
+  e.stopPropagation(); // not a click on the drop zone, which would open the file chooser
+  state.mask = null;
+  $("mask-file").value = "";
+  showMask();
 });
 for (const id of ["size", "style-weight", "pyramid", "sweep"]) {
   $(id).addEventListener("input", updateOutputs);
