@@ -21,7 +21,9 @@ own/other <= 0.5.
 
 Cost: one value-and-gradient of the total loss at the final size (warm, median of `--repeats`,
 the variants interleaved so that a busy machine slows them alike): unmasked with one style,
-the two-region mask, and the three-region mask when given.
+the two-region mask, and the three-region mask when given; each mask also with every region
+reading every position (`guided`'s plain einsums), against its own positions only (the
+default).
 """
 
 from __future__ import annotations
@@ -121,6 +123,18 @@ def run_variant(base: Config, overrides: dict, weights, out: Path, mask: str) ->
     }
 
 
+def timed_function(plan, scale, targets) -> tuple:
+    """(jitted value-and-gradient, start image, inputs, compile seconds, shape) at `scale`."""
+    inputs = LossInputs(
+        plan.weights.params, targets, jax.tree.map(lambda a: a[0], plan.loss_weights)
+    )
+    grad = jax.jit(jax.value_and_grad(lambda x, i, o=plan.objective: total_loss(x, i, o)[0]))
+    image = jnp.asarray(execute.initial_images(plan)[0])
+    started = time.perf_counter()
+    jax.block_until_ready(grad(image, inputs))
+    return grad, image, inputs, time.perf_counter() - started, scale.shape
+
+
 def cost(base: Config, weights, three: tuple[str, str] | None, repeats: int) -> dict:
     """Seconds per value-and-gradient at the final size: unmasked, 2 and 3 regions."""
     single = dataclasses.replace(
@@ -136,19 +150,17 @@ def cost(base: Config, weights, three: tuple[str, str] | None, repeats: int) -> 
             base, min_size=base.size, mask=mask3, mask_colors=(), style=(*base.style, style3)
         )
     functions = {}
-    for name, config in setups.items():
+    for name, config in list(setups.items()):
         plan = planning.from_config(config, weights=weights)
         scale = plan.scales[-1]
-        inputs = LossInputs(
-            plan.weights.params,
-            execute.targets_at(plan, scale),
-            jax.tree.map(lambda a: a[0], plan.loss_weights),
-        )
-        grad = jax.jit(jax.value_and_grad(lambda x, i, o=plan.objective: total_loss(x, i, o)[0]))
-        image = jnp.asarray(execute.initial_images(plan)[0])
-        started = time.perf_counter()
-        jax.block_until_ready(grad(image, inputs))
-        functions[name] = (grad, image, inputs, time.perf_counter() - started, scale.shape)
+        targets = execute.targets_at(plan, scale)
+        variants = {name: targets}
+        if targets.guides is not None and targets.guides.positions is not None:
+            # The same loss with every region reading every position (the plain einsums).
+            dense = targets._replace(guides=targets.guides._replace(positions=None))
+            variants[f"{name}, every position"] = dense
+        for label, chosen in variants.items():
+            functions[label] = timed_function(plan, scale, chosen)
     times = {name: [] for name in functions}
     for _ in range(repeats):
         for name, (grad, image, inputs, _, _) in functions.items():
