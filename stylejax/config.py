@@ -52,7 +52,7 @@ NORMALIZED_STYLE_WEIGHT_FACTOR = {"gram": 0.066, "wasserstein": 0.37}
 LAYER_WEIGHTS = ("equal", "kc")
 
 # How the evaluation budget is spread over a pyramid's scales (stylejax.engine.pyramid).
-SPLITS = ("equal", "pixels")
+SPLITS = ("equal", "pixels", "front")
 # With no `min_size`, pictures of at least AUTO_PYRAMID[0] pixels start a pyramid at
 # AUTO_PYRAMID[1] (BENCHMARKS.md, "Large pictures"); smaller ones are one scale.
 AUTO_PYRAMID = (512, 128)

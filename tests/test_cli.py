@@ -250,6 +250,19 @@ def test_the_new_options_run_through_the_cli(tmp_path, weights_file):
     assert records[-1]["total"] < records[0]["total"]
 
 
+def test_a_front_loaded_split_gives_the_first_scale_twice_the_share(tmp_path, weights_file):
+    out, log = tmp_path / "front.png", tmp_path / "front.json"
+    argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--min-size", "16"]
+    argv += ["--scale-step", "2", "--evaluations", "9", "--scale-split", "front"]
+    assert run.main([*argv, "--output", str(out), "--log", str(log)]) == 0
+    data = json.loads(log.read_text())
+    assert data["config"]["scale_split"] == "front"
+    # 2:1 of the 7 left after one each: 4.67 and 2.33, the remainder to the first: 6 and 3.
+    sizes = [tuple(r["size"]) for r in data["records"]]
+    assert [sizes.count(size) for size in dict.fromkeys(sizes)] == [6, 3]
+    assert opened(out)[0] == (32, 21)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -70,6 +70,10 @@ def test_shape_for_is_the_image_loaders_rounding():
         ([128, 256, 512], 150, "pixels", [8, 29, 113]),
         ([512], 37, "pixels", [37]),
         ([100, 1000], 5, "pixels", [1, 4]),
+        # front 2:1:1:1:1; 5 for the floors, 295 shared: 98.33, 49.17 each; the remainders
+        # (.33 and four .17) give the first one more: 99, 49, 49, 49, 49, each + 1
+        ([128, 181, 256, 362, 512], 300, "front", [100, 50, 50, 50, 50]),
+        ([512], 37, "front", [37]),
     ],
 )
 def test_budget_split(scale_sizes, evaluations, split, expected):

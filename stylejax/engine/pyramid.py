@@ -57,6 +57,9 @@ def budget_split(scale_sizes: Sequence[int], evaluations: int, split: str = "equ
         sqrt(2), for issue 8).
       "pixels": proportional to each scale's pixel count (size²): most of the budget goes to
         the end size; measured close to single scale in look and large-scale style.
+      "front": the first, cheapest scale twice the share of each later one, as
+        crowsonkb/style-transfer-pytorch front-loads its schedule (1000 iterations at the first
+        scale, 500 at each later one); BENCHMARKS.md, "Budget shape".
 
     Rounding: largest remainder (Hamilton), ties to the larger scale.
     """
@@ -70,7 +73,12 @@ def budget_split(scale_sizes: Sequence[int], evaluations: int, split: str = "equ
             f"an evaluation budget of {evaluations} cannot cover {count} scales (at least one "
             f"evaluation each); raise evaluations to at least {count} or raise min_size"
         )
-    weights = np.ones(count) if split == "equal" else np.square(np.asarray(scale_sizes, float))
+    if split == "pixels":
+        weights = np.square(np.asarray(scale_sizes, float))
+    else:
+        weights = np.ones(count)
+        if split == "front":
+            weights[0] = 2.0
     # Every scale gets 1, the rest is shared by weight.
     shares = (evaluations - count) * weights / weights.sum()
     out = np.floor(shares).astype(int)
