@@ -103,7 +103,10 @@ class Config:
     size: int = 256  # longest side of the result, in pixels
     min_size: int | None = None  # first scale's longest side; = size: one scale; None: auto
     scale_step: float = 2**0.5  # largest ratio between successive pyramid scales
-    scale_split: str = "equal"  # how the budget is spread over the scales (see SPLITS)
+    # How the budget is spread over the scales (see SPLITS). "front": the first scale twice
+    # each later one's share, at equal judged quality in 0.88x the time of "equal" (issue 16,
+    # BENCHMARKS.md, "Budget shape"); `--preset classic` keeps "equal".
+    scale_split: str = "front"
     style_scale: float = 1.0  # style image size relative to the content image's longest side
     evaluations: int = 300  # loss-and-gradient evaluations, summed over all scales
     iterations: int | None = None  # optimizer iteration limit per scale; None: the budget

@@ -172,6 +172,7 @@ def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting()
     # changed default cannot change it.
     before = dict(style_loss="gram", style_layer_weights="equal", style_weight=1e6)
     before |= dict(content_layer="relu4_1", init="random", padding="zeros", margin=0)
+    before |= dict(scale_split="equal")
     assert preset("classic") == Config(**before) != Config()
     assert cli.parse(["--preset", "classic"]) == (Config(**before), {}, {}, {})
     fields = {f.name for f in dataclasses.fields(Config)}

@@ -51,15 +51,16 @@ def budget_split(scale_sizes: Sequence[int], evaluations: int, split: str = "equ
     """Evaluations per scale, each at least 1, summing exactly to `evaluations`.
 
     split:
-      "equal": the same number at every scale. The recommended default: the coarse scales,
-        which form the style's large shapes, get enough evaluations, and the run costs about
-        0.4x the time of a single-scale run of the same budget (measured at 512 px, step
-        sqrt(2), for issue 8).
+      "equal": the same number at every scale: the coarse scales, which form the style's
+        large shapes, get enough evaluations, and the run costs about 0.4x the time of a
+        single-scale run of the same budget (measured at 512 px, step sqrt(2), for issue 8).
+        The default before issue 16 (`--preset classic`).
       "pixels": proportional to each scale's pixel count (size²): most of the budget goes to
         the end size; measured close to single scale in look and large-scale style.
       "front": the first, cheapest scale twice the share of each later one, as
         crowsonkb/style-transfer-pytorch front-loads its schedule (1000 iterations at the first
-        scale, 500 at each later one); BENCHMARKS.md, "Budget shape".
+        scale, 500 at each later one). The default: equal judged quality in 0.88x the time
+        of "equal" at 512 px (BENCHMARKS.md, "Budget shape").
 
     Rounding: largest remainder (Hamilton), ties to the larger scale.
     """
