@@ -57,15 +57,16 @@ function showStyles() {
   }));
   $("style-name").textContent = state.styles.map((s) => s.name).join(", ");
 }
+const MASK_HINT = $("mask-name").textContent; // shown while there is no mask
 function showMask() {
   const on = state.mask !== null;
-  for (const id of ["mask-thumb", "mask-over"]) {
+  const url = on ? URL.createObjectURL(state.mask.blob) : "";
+  for (const id of ["mask-thumb", "mask-over"]) { // the mask, and the mask over the content
     $(id).hidden = !on;
-    if (on) $(id).src = URL.createObjectURL(state.mask.blob); // the mask over the content too
+    if (on) $(id).src = url;
   }
   $("mask-clear").hidden = !on;
-  $("mask-name").textContent = on
-    ? state.mask.name : "optional: one colour per region, region k takes style k";
+  $("mask-name").textContent = on ? state.mask.name : MASK_HINT;
 }
 function picker(dropId, inputId, take) {
   const drop = $(dropId), input = $(inputId);
