@@ -1,7 +1,7 @@
 """How the content/style balance of one `style_weight` varies over style and content images.
 
     STYLEJAX_WEIGHTS=weights/vgg19-caffe.h5 python scripts/measure_balance.py \\
-        --images /path/to/images --size 256
+        --images /path/to/images --size 256 [--losses wasserstein]
 
 For every content × style pair (images/content/*.jpg × images/style/*.jpg) at --size, with the
 default weights (every Config default but the start) and each style loss, with and without
@@ -37,13 +37,14 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=Path("/work/shared/images"))
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--weights", default=None)
+    parser.add_argument(
+        "--losses", nargs="+", choices=("gram", "wasserstein"), default=("gram", "wasserstein")
+    )
     args = parser.parse_args()
     weights = load_weights(args.weights)
     contents = sorted((args.images / "content").glob("*.jpg"))
     styles = sorted((args.images / "style").glob("*.jpg"))
-    variants = [
-        (loss, normalize) for loss in ("gram", "wasserstein") for normalize in (False, True)
-    ]
+    variants = [(loss, normalize) for loss in args.losses for normalize in (False, True)]
     rows = {v: [] for v in variants}
     for content, style in itertools.product(contents, styles):
         for loss, normalize in variants:
@@ -57,6 +58,7 @@ def main() -> None:
                 # The ratios are defined at the seeded random start (the content loss is 0 at
                 # the photo, the default start).
                 init="random",
+                margin=0,  # the ratios of the picture's own pixels, with no mirrored margin
             )
             rows[(loss, normalize)].append(balance(config, weights))
         print(
