@@ -7,17 +7,19 @@
     python scripts/benchmark.py --compile-cache      # repeated CLI runs: compile seconds
     python scripts/bench_accelerator.py              # GPU: precisions, sweep, largest size
     python scripts/bench_large.py --pairs C:S        # pyramid against single scale, >= 768 px
+    python scripts/benchmark.py --quality --pairs C:S --out q/   # picture quality against
+                                                     # the KC port: scripts/bench_quality.py
 
 Both sides solve the same problem on the same machine: the same converted VGG19 weights (read
 with `stylejax.model.weights.read`, kernels transposed HWIO -> OIHW for torch), the same
-preprocessing
-(channel order, scale, mean, std of the file's `Preprocessing`), the same loss (content MSE at
-the content layer, Gram = F Fᵀ/(C·H·W), style = Σ MSE(G, A) over the style layers, each term
-weighted exactly by `stylejax.config.effective_weights`) and the same initial image (stylejax's
-`prepare(config).init`, the seeded uniform noise, bit for bit). At every size the torch loss at
-that shared init is checked against stylejax's (rtol 1e-4; the gradients too, to 1e-3 in relative
-L2 distance), and so is the first loss of every whole run; the script fails loudly when they
-differ, since the comparison would then be meaningless.
+preprocessing (channel order, scale, mean, std of the file's `Preprocessing`), the same loss
+(content MSE at the content layer, Gram = F Fᵀ/(C·H·W), style = Σ MSE(G, A) over the style
+layers, each term weighted exactly by `stylejax.engine.sweep.effective_weights`) and the same
+initial image (stylejax's `prepare(config).init`, the seeded uniform noise, bit for bit): the
+algorithm of `--preset seed`. At every size the torch loss at that shared init is checked
+against stylejax's (rtol 1e-4; the gradients too, to 1e-3 in relative L2 distance), and so is
+the first loss of every whole run; the script fails loudly when they differ, since the
+comparison would then be meaningless.
 
 What is measured:
 
@@ -61,8 +63,9 @@ from common import (
     timed_cli,
 )
 
-from stylejax.config import OPTIMIZERS, Config, effective_weights
+from stylejax.config import OPTIMIZERS, PRESETS, Config, preset
 from stylejax.engine import execute
+from stylejax.engine.sweep import effective_weights
 from stylejax.model.load import resolve
 from stylejax.model.vgg import LAYERS
 from stylejax.model.weights import read
@@ -113,9 +116,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_config(args: argparse.Namespace, size: int, optimizer: str = "lbfgs") -> Config:
-    """The stylejax run being measured: the seed's settings (Config defaults) at `size`, single
-    scale (no automatic pyramid, whatever the size)."""
-    return Config(
+    """The stylejax run being measured: the seed's algorithm (`--preset seed`; the Config
+    defaults are the painting defaults of issue 16, which the torch reference does not
+    implement) at `size`, single scale (no automatic pyramid, whatever the size)."""
+    return preset(
+        "seed",
         content=args.content,
         style=(args.style,),
         size=size,
@@ -534,6 +539,11 @@ def compile_cache_benchmark(args: argparse.Namespace, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--quality"]:  # its own flags: see scripts/bench_quality.py
+        import bench_quality
+
+        bench_quality.main(argv[1:])
+        return
     args = parse_args(argv)
     if args.sweep:
         sweep_benchmark(args, argv)
@@ -559,7 +569,7 @@ def main(argv: list[str] | None = None) -> None:
         per_eval=[],
         runs=[],
     )
-    vgg = None if args.skip_torch else torch_vgg(args.weights_path, Config().pooling)
+    vgg = None if args.skip_torch else torch_vgg(args.weights_path, PRESETS["seed"]["pooling"])
 
     def log(message):
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
