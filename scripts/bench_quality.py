@@ -9,6 +9,10 @@ For every pair, one after the other and never two at once:
 2. the KC port (scripts/kc_port.py) twice, each given exactly that much time: at KC's default
    content weight (0.015) and at a fifth of it (0.003). Its clock starts before it reads the
    weights, so its Python and torch imports are free: a second or two in KC's favour.
+   `--kc-schedule fitted` (the default) shrinks KC's schedule to that time, every scale reached
+   in its share of it, as a user short of time would run KC with fewer iterations; `cut` runs
+   KC's whole schedule and stops it when the time is up (on a CPU inside its 128-px scale, so
+   its picture is that scale's, enlarged).
 Then every picture is judged (scripts/quality_metrics.py): sliced Wasserstein distance to the
 style (VGG features, three sizes), exact Gaussian W2, content distance at relu4_2, and the
 edge-to-interior step ratio. stylejax is placed against KC's front: the line through KC's two
@@ -64,6 +68,12 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     add("--weights", help="VGG19 .h5 for both sides and the judge (default: the Caffe VGG19)")
     add("--clock", choices=("wall", "cpu"), default="wall", help="what 'equal time' counts")
     add(
+        "--kc-schedule",
+        choices=("fitted", "cut"),
+        default="fitted",
+        help="KC's schedule shrunk to the time (default) or its whole schedule cut off by it",
+    )
+    add(
         "--kc-content-weights",
         type=float,
         nargs=2,
@@ -99,6 +109,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
 
 def pair_name(content: Path, style: Path) -> str:
     return f"{content.stem}_x_{style.stem}"
+
+
+def kc_stem(weight: float, args: argparse.Namespace) -> str:
+    return f"kc_{weight:g}_{args.clock}_{args.kc_schedule}"
 
 
 def run_once(command: list[str], picture: Path, record: Path, reuse: bool) -> dict:
@@ -148,7 +162,7 @@ def run_pair(
     print(f"{folder.name}: stylejax took {budget:.0f} s ({args.clock})", file=sys.stderr)
     kc = {}
     for weight in args.kc_content_weights:
-        stem = f"kc_{weight:g}_{args.clock}"
+        stem = kc_stem(weight, args)
         picture, record = folder / f"{stem}.png", folder / f"{stem}.json"
         command = [
             sys.executable,
@@ -160,6 +174,7 @@ def run_pair(
             f"{budget:.3f}",
             "--clock",
             args.clock,
+            *(["--fit-schedule"] if args.kc_schedule == "fitted" else []),
             "--output",
             str(picture),
             "--json",
@@ -344,9 +359,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         names = {"stylejax": folder / "stylejax.png"}
         if record["baseline"]:
             names[BASELINE] = folder / f"{BASELINE}.png"
-        names |= {
-            f"KC {w:g}": folder / f"kc_{w:g}_{args.clock}.png" for w in args.kc_content_weights
-        }
+        names |= {f"KC {w:g}": folder / f"{kc_stem(w, args)}.png" for w in args.kc_content_weights}
         print(f"{folder.name}: judging ...", file=sys.stderr, flush=True)
         scores = judge_pair(content, style, folder, names, features)
         kc_scores = [scores[f"KC {w:g}"] for w in args.kc_content_weights]
@@ -376,6 +389,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     report = dict(
         machine=info,
         size=args.size,
+        kc_schedule=args.kc_schedule,
         stylejax_flags=extra,
         baseline_flags=args.baseline,
         results=results,

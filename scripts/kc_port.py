@@ -28,10 +28,17 @@ Departures of this port, both asked for by the issue:
 - the network is stylejax's default Caffe VGG19 (read from the .h5), not torchvision's; its
   activations are divided by 255 * 0.226 (Caffe's 0-255 input over torchvision's mean input
   std) so that KC's weights keep their balance;
-- a time budget (`budget_seconds`, wall or CPU seconds): the run stops before an iteration that,
-  at the cost of the latest one, would overrun it, and the output is the moving average at the
-  current scale, upsampled (bicubic, as KC between scales) to the end size if that scale is not
-  the last. The clock starts before the weights are read.
+- a time budget (`budget_seconds`, wall or CPU seconds), spent one of two ways:
+  - cut (the default): KC's schedule as it is, stopped before an iteration that, at the cost of
+    the latest one, would overrun the budget; the output is the moving average at the current
+    scale, upsampled (bicubic, as KC between scales) to the end size if that scale is not the
+    last. On a CPU a budget of minutes ends inside the first, 128-px scale.
+  - fitted (`fit_schedule`): KC's schedule shrunk to the budget, as a user short of time would
+    run KC with fewer `--iterations` and `--initial-iterations`: every scale is reached, and each
+    gets the share of the budget that it has of the whole schedule's predicted time (its
+    planned iterations times a per-iteration cost of pixels + FIXED_COST_PIXELS), so the 1000 :
+    500 front-loading is kept. A scale ends before an iteration that would overrun its share.
+  The clock starts before the weights are read.
 """
 
 from __future__ import annotations
@@ -64,6 +71,10 @@ CONTENT_LAYER = "relu4_2"  # Gatys et al.'s conv4_2, after its ReLU, as KC
 ACTIVATION_SCALE = 255.0 * 0.226  # Caffe input range / torchvision's mean input std
 W2_EPS = 1e-4  # KC's ridge on both covariances
 SQRTM_ITERATIONS = 12  # KC's Newton-Schulz iterations, forward and backward
+# The port's cost of one iteration grows as pixels + this: fitted to its 0.76 s at 128 x 96 and
+# 3.82 s at 512 x 384 on one core of the 2-core developer machine (BENCHMARKS.md, "Time to
+# quality"); the fixed part is mostly the Newton-Schulz square roots, whose size is the channels'.
+FIXED_COST_PIXELS = 33_500
 ADAM_BETAS = (0.9, 0.99)  # KC's (torch's default beta2 is 0.999)
 
 
@@ -81,6 +92,7 @@ class Settings:
     avg_decay: float = 0.99
     pooling: str = "max"
     budget_seconds: float | None = None  # None: KC's whole schedule
+    fit_schedule: bool = False  # shrink the schedule to the budget instead of cutting it
 
 
 @dataclasses.dataclass
@@ -320,14 +332,22 @@ def stylize(
     blend = 1 / len(styles)
     sizes = scales(min(s.min_scale, s.end_scale), s.end_scale)
     plan = [s.initial_iterations] + [s.iterations] * (len(sizes) - 1)
-    work = [
-        n * math.prod(fit(*content.size, size, True)) for n, size in zip(plan, sizes, strict=True)
-    ]
+    pixels = [math.prod(fit(*content.size, size, True)) for size in sizes]
+    work = [n * p for n, p in zip(plan, pixels, strict=True)]
+    # On `clock`, when each scale must end; the last one's is the budget's end.
+    if s.budget_seconds is None:
+        deadlines = [math.inf] * len(sizes)
+    elif s.fit_schedule:
+        cost = [n * (p + FIXED_COST_PIXELS) for n, p in zip(plan, pixels, strict=True)]
+        predicted = np.cumsum(cost)
+        deadlines = list(started + s.budget_seconds * predicted / predicted[-1])
+    else:
+        deadlines = [started + s.budget_seconds] * len(sizes)
 
     image = to_tensor(content, fit(*content.size, sizes[0], True))
     opt, average, done, per_iteration, out_of_time = None, None, [], {}, False
     last = 0.0  # the latest iteration's duration on `clock`
-    for size, iterations in zip(sizes, plan, strict=True):
+    for size, iterations, deadline in zip(sizes, plan, deadlines, strict=True):
         width, height = fit(*content.size, size, True)
         image = resize(image.detach(), (height, width), "bicubic").clamp(0, 1)
         average = EMA(image, s.avg_decay)
@@ -351,9 +371,10 @@ def stylize(
         scale_started, count = time.perf_counter(), 0
         for _ in range(iterations):
             before = clock()
-            # Stop before an iteration that, at the latest one's cost, would overrun the budget.
-            if s.budget_seconds is not None and before - started + last > s.budget_seconds:
-                out_of_time = True
+            # Stop before an iteration that, at the latest one's cost, would overrun the budget
+            # (or, fitted, this scale's share of it).
+            if before + last > deadline:
+                out_of_time = deadline == deadlines[-1]
                 break
             feats = model(image, (*STYLE_LAYERS, CONTENT_LAYER))
             loss = s.content_weight * F.mse_loss(feats[CONTENT_LAYER], content_target)
@@ -405,13 +426,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--content-weight", type=float, default=Settings.content_weight)
     add("--budget", type=float, help="time budget in seconds (default: the whole schedule)")
     add(
+        "--fit-schedule",
+        action="store_true",
+        help="shrink KC's schedule to the budget (every scale reached) instead of cutting it",
+    )
+    add(
         "--clock",
         choices=tuple(CLOCKS),
         default="wall",
         help="what the budget counts: wall time, or this process's CPU time (all threads)",
     )
     add("--weights", help="stylejax weights .h5 (default: stylejax's default Caffe VGG19)")
-    add("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all)")
+    add(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="torch threads (default: one per core this process may run on)",
+    )
     return p.parse_args(argv)
 
 
@@ -432,6 +463,7 @@ def main(argv: list[str] | None = None) -> dict:
         content_weight=args.content_weight,
         end_scale=args.size,
         budget_seconds=args.budget,
+        fit_schedule=args.fit_schedule,
     )
     started = {"wall": wall, "cpu": cpu}[args.clock]
     result = stylize(content, styles, resolve(args.weights), settings, clock=clock, started=started)

@@ -1,6 +1,7 @@
 """The KC port (scripts/kc_port.py), the quality benchmark's peer: its square root and gradient,
 its W2 loss and schedule, against SciPy and PyTorch's own eigendecomposition."""
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -87,3 +88,41 @@ def test_kcs_scales_and_a_budget_that_stops_the_run(weights_file):
     assert not stopped.completed and stopped.schedule_fraction == 0
     assert stopped.image.shape == (48, 64, 3)  # the first scale's average, upsampled
     assert len(stopped.scales) == 1 and stopped.scales[0]["iterations"] == 0
+
+
+def test_a_fitted_schedule_reaches_every_scale_in_its_share_of_the_budget(weights_file):
+    """KC's schedule shrunk to the budget: on a clock that advances one second per reading
+    (two readings an iteration), each scale ends at its predicted share of the budget."""
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    content = Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    style = Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    ticks = iter(range(10**6))
+    settings = kc_port.Settings(
+        min_scale=45,
+        end_scale=64,
+        iterations=20,
+        initial_iterations=40,
+        budget_seconds=30,
+        fit_schedule=True,
+    )
+    fitted = kc_port.stylize(
+        content, [style], weights_file, settings, clock=lambda: float(next(ticks))
+    )
+    pixels = [45 * 34, 64 * 48]
+    cost = [n * (p + kc_port.FIXED_COST_PIXELS) for n, p in zip((40, 20), pixels, strict=True)]
+    assert 30 * cost[0] / sum(cost) == pytest.approx(19.71, abs=0.01)  # the first scale's end
+    # Iteration k of a scale reads the clock at start + 2k + 1 and runs while that plus the
+    # latest iteration's 1 s is within the scale's end: 9 by 19.71 s, then 5 more by 30 s.
+    assert [(s["width"], s["iterations"]) for s in fitted.scales] == [(45, 9), (64, 5)]
+    assert not fitted.completed and 0 < fitted.schedule_fraction < 0.5
+
+    cut = kc_port.stylize(
+        content,
+        [style],
+        weights_file,
+        dataclasses.replace(settings, fit_schedule=False),
+        clock=lambda: float(next(ticks)),
+    )
+    assert [s["iterations"] for s in cut.scales] == [15]  # 30 s of the first scale

@@ -175,6 +175,15 @@ def test_bench_quality_runs_the_real_command_line_and_judges_old_against_new(
     assert (out / "table_wall.md").read_text().count("content_x_style") == 2
     assert (out / "contact_sheet_wall.png").is_file()
 
-    own = args[: args.index("--")]  # a later --out wins
+    # The same bench through `scripts/benchmark.py --quality`, which hands it every flag.
+    import benchmark
+
+    sheet = out / "contact_sheet_wall.png"
+    sheet.unlink()
+    own = args[: args.index("--")]
+    benchmark.main(["--quality", *own, "--reuse", "--", *flags])  # reused: no new runs
+    assert sheet.is_file()
+
+    # A later --out wins.
     with pytest.raises(bench_quality.common.ChildFailed):
         bench_quality.main([*own, "--out", str(tmp_path / "failed"), "--", "--no-such-flag"])
