@@ -2,6 +2,7 @@
 its W2 loss and schedule, against SciPy and PyTorch's own eigendecomposition."""
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -126,3 +127,25 @@ def test_a_fitted_schedule_reaches_every_scale_in_its_share_of_the_budget(weight
         clock=lambda: float(next(ticks)),
     )
     assert [s["iterations"] for s in cut.scales] == [15]  # 30 s of the first scale
+
+
+def test_the_ports_command_line_fits_its_schedule_to_the_budget(tmp_path, weights_file):
+    """`--fit-schedule` through main(), as bench_quality runs it: the picture and the record,
+    with the fitted setting and every scale reached within the budget."""
+    from PIL import Image
+
+    rng = np.random.default_rng(6)
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(content)
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(style)
+    out, record = tmp_path / "kc.png", tmp_path / "kc.json"
+    argv = ["--content", str(content), "--style", str(style), "--size", "64", "--budget", "4"]
+    argv += ["--fit-schedule", "--output", str(out), "--json", str(record)]
+    argv += ["--weights", str(weights_file), "--threads", "1"]
+    kc_port.main(argv)
+    written = json.loads(record.read_text())
+    assert written["settings"]["fit_schedule"] and written["settings"]["budget_seconds"] == 4
+    assert [s["width"] for s in written["scales"]] == [64] and written["scales"][0]["iterations"]
+    assert written["seconds"] <= 4 + 1  # stops before an iteration that would overrun
+    with Image.open(out) as picture:
+        assert picture.size == (64, 48)
