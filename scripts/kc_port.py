@@ -456,7 +456,16 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     # Tiny values deep in the Newton-Schulz iterations are denormal floats, which x86 CPUs
     # compute up to 2x slower; XLA's CPU runtime (stylejax) flushes them to zero too.
+    # The flag is the calling thread's processor state: restore the default (off) so that a
+    # caller in the same process (a test runner, a notebook) keeps IEEE subnormals.
     torch.set_flush_denormal(True)
+    try:
+        return run(args, clock, wall, cpu)
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def run(args: argparse.Namespace, clock, wall: float, cpu: float) -> dict:
     content = images.decode(args.content)
     styles = [images.decode(path) for path in args.style]
     settings = Settings(
