@@ -70,9 +70,9 @@ def test_end_to_end_writes_image_frames_gif_curve_and_log(tmp_path, capsys, weig
     with open(weights_file, "rb") as f:
         assert log["weights"]["sha256"] == hashlib.sha256(f.read()).hexdigest()
     assert log["weights"]["source"] == "caffe"
-    # The default: 4e6 on the Wasserstein loss's scale, relu1_1 weighing 256/341 of five layers.
+    # The default: 1.5e6 on the Wasserstein loss's scale, relu1_1 weighing 256/341 of five layers.
     kc_first = 256 / 341 * 5
-    expected = 4e6 * W2_STYLE_WEIGHT_FACTOR * kc_first
+    expected = 1.5e6 * W2_STYLE_WEIGHT_FACTOR * kc_first
     assert log["effective_weights"]["style"]["relu1_1"] == pytest.approx(expected)
     assert "style_weight_factor" in log["weights_note"]
     assert log["compile_seconds"] > 0 and log["seconds"] > 0
@@ -172,7 +172,7 @@ def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting()
     # changed default cannot change it.
     before = dict(style_loss="gram", style_layer_weights="equal", style_weight=1e6)
     before |= dict(content_layer="relu4_1", init="random", padding="zeros", margin=0)
-    before |= dict(scale_split="equal")
+    before |= dict(scale_split="equal", style_octaves=0, evaluations=300)
     assert preset("classic") == Config(**before) != Config()
     assert cli.parse(["--preset", "classic"]) == (Config(**before), {}, {}, {})
     fields = {f.name for f in dataclasses.fields(Config)}

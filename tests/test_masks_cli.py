@@ -115,6 +115,7 @@ def test_masks_survive_the_pyramid_and_a_sweep(random_weights, style_loss):
     options = dict(min_size=16, scale_step=2.0, evaluations=6, style_loss=style_loss)
     plan = plan_for(random_weights, mask, axes=axes, **options)
     assert [s.shape for s in plan.scales] == [(11, 16), (21, 32)] and plan.objective.guided
+    assert plan.config.style_octaves == 2 and plan.objective.style_octaves == 0  # not guided yet
     for scale in plan.scales:
         # The region map at each scale is the mask resized with NEAREST (Pillow's, as NumPy):
         # pixel centres sampled at (i + 0.5) * 40 / h.

@@ -90,3 +90,7 @@ def test_memory_estimate_counts_bfloat16_activations_at_two_bytes():
     f32 = bytes_per_member(64, 48, STYLE, remat=True)
     bf16 = bytes_per_member(64, 48, STYLE, remat=True, precision="bfloat16")
     assert f32 - bf16 == (f32 - 4 * 28 * 64 * 48 * 3) // 2
+    # Two style octaves add the picture halved and quartered: 1 + 1/4 + 1/16 of the activations.
+    octaves = bytes_per_member(64, 48, STYLE, octaves=2) - 4 * 28 * 64 * 48 * 3
+    plain = bytes_per_member(64, 48, STYLE) - 4 * 28 * 64 * 48 * 3
+    assert octaves == pytest.approx(plain * 21 / 16, abs=1)

@@ -141,6 +141,15 @@ def parser() -> argparse.ArgumentParser:
         f"side; 0: none (default: {d.margin})",
     )
     add(
+        "--style-octaves",
+        type=int,
+        metavar="N",
+        help="also match the style on the picture halved, up to N times while it keeps 128 "
+        "pixels, so that the painting's large shapes survive the fine scales (not yet with "
+        "--mask); 0: off "
+        f"(default: {d.style_octaves})",
+    )
+    add(
         "--preserve-colors",
         choices=COLOR_MODES,
         help="keep the content's colours: luminance-only transfer, or the style recoloured "

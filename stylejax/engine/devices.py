@@ -37,11 +37,13 @@ def bytes_per_member(
     remat: bool = False,
     history: int = 10,
     precision: str = "float32",
+    octaves: int = 0,
 ) -> int:
     """Rough device memory one member needs: activations kept for the backward pass (conv and
     ReLU outputs up to the deepest layer, ACTIVATION_COPIES of each at the peak; with remat
     only the largest block's), at 2 bytes each under bfloat16 `precision`, plus the L-BFGS
-    history and the image-sized state (float32 in every precision)."""
+    history and the image-sized state (float32 in every precision). Each style octave the
+    objective may use adds its halved picture's activations (a quarter of the last's)."""
     blocks, h, w = [0], height, width
     for name in LAYERS[: LAYERS.index(deepest(layers)) + 1]:
         if name.startswith("pool"):
@@ -51,10 +53,11 @@ def bytes_per_member(
             blocks[-1] += ACTIVATION_COPIES * h * w * PARAM_SHAPES[name][1][0]
     # Under remat the largest block is recomputed while the next one's gradient is alive.
     activations = 2 * max(blocks) if remat else sum(blocks)
+    activations *= sum(0.25**k for k in range(octaves + 1))
     image = height * width * 3
     activation_bytes = jnp.dtype(PRECISIONS[precision]).itemsize
     buffers = VECTORS_PER_HISTORY_ENTRY * history + IMAGE_BUFFERS
-    return activation_bytes * activations + 4 * buffers * image
+    return round(activation_bytes * activations + 4 * buffers * image)
 
 
 def available_bytes() -> int:

@@ -203,7 +203,9 @@ def prepare(
     check_image_sizes(config, objective, scales[0], styles)
     spatial = read_regions(config, scales, styles, mask, style_masks)
     if spatial is not None:
-        objective = dataclasses.replace(objective, guided=True)
+        # Style octaves are not yet guided: a masked run matches each region's style at the
+        # picture's own size only.
+        objective = dataclasses.replace(objective, guided=True, style_octaves=0)
     free = devices.available_bytes()
     check_memory(scales[-1].canvas, objective, free)
     need = devices.bytes_per_member(
@@ -211,6 +213,7 @@ def prepare(
         objective.layers,
         remat=objective.remat,
         precision=objective.precision,
+        octaves=objective.style_octaves,
     )
     count, device_count = len(configs), jax.device_count()
     at_once = min(devices.members_per_pass(count, need, free, device_count), count)
@@ -301,7 +304,11 @@ def check_memory(shape: tuple[int, int], objective: Objective, free: int) -> Non
     """Raises ConfigError, before anything is compiled, when not even one run of an image of
     `shape` (height, width) fits in the usable share of the device's free memory."""
     need = devices.bytes_per_member(
-        *shape, objective.layers, remat=objective.remat, precision=objective.precision
+        *shape,
+        objective.layers,
+        remat=objective.remat,
+        precision=objective.precision,
+        octaves=objective.style_octaves,
     )
     if need > free * devices.USABLE_SHARE:
         hint = "a smaller size" + ("" if objective.remat else ", remat")

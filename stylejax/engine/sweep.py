@@ -62,4 +62,5 @@ def objective_for(configs: list[Config], preprocessing) -> Objective:
         style_loss=first.style_loss,
         style_normalize=first.style_normalize,
         padding=first.padding,
+        style_octaves=first.style_octaves,
     )

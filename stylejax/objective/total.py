@@ -13,8 +13,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from stylejax.model.vgg import PADDINGS, VGG19, Preprocessing, check_layers
-from stylejax.objective import losses, spatial, wasserstein
+from stylejax.model.vgg import PADDINGS, VGG19, Preprocessing, check_layers, deepest, pooling_count
+from stylejax.objective import losses, octaves, spatial, wasserstein
 from stylejax.objective.temporal import temporal_losses
 
 # Precision of VGG's convolutions and activations (`Objective.precision`). Gram matrices, losses,
@@ -48,6 +48,9 @@ class Objective:
     style_normalize: bool = False  # divide each style layer's loss by its target's magnitude
     padding: str = "zeros"  # VGG's first convolution's border mode (model.vgg.PADDINGS)
     guided: bool = False  # spatial control (issue 18): the loss reads `Targets.guides`
+    # Style octaves (issue 16): the style also matched on the picture halved up to this many
+    # times (`stylejax.objective.octaves`); 0: the picture at its own size only (the paper's).
+    style_octaves: int = 0
 
     def __post_init__(self):
         check_layers(self.content_layers)
@@ -57,6 +60,8 @@ class Objective:
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}; "
                 f"use 'bfloat16' to halve VGG's activation memory"
             )
+        if not (isinstance(self.style_octaves, int) and self.style_octaves >= 0):
+            raise ValueError(f"style_octaves must be a whole number >= 0, got {self.style_octaves}")
         for name, choices in (("style_loss", STYLE_LOSSES), ("padding", PADDINGS)):
             if getattr(self, name) not in choices:
                 raise ValueError(
@@ -100,6 +105,9 @@ class Targets(NamedTuple):
     # `style_normalize` divides the loss
     style_magnitude: dict[str, jax.Array] | None = None
     guides: spatial.Guides | None = None  # spatial control (issue 18); None without a mask
+    # Style octaves: per halving, (style targets, magnitudes) of the style images halved as
+    # often, as `style` and `style_magnitude`; as many as the scale's canvas allows.
+    octaves: tuple[tuple[dict, dict], ...] = ()
 
 
 class LossWeights(NamedTuple):
@@ -140,11 +148,30 @@ def compute_targets(
     """Content features and blended style targets; each image is (H, W, 3), sizes may differ.
 
     "gram": the Grams blended by `blend`. "wasserstein": the means and second raw moments
-    blended linearly (as crowsonkb), then the covariance and its square root, once.
+    blended linearly (as crowsonkb), then the covariance and its square root, once. With style
+    octaves, the same for the style images halved once, twice, ... (`Targets.octaves`), as many
+    times as `octaves.octave_count` allows for the content canvas and the styles.
     """
     content_features = objective.features(params, content[None], objective.content_layers)
+    style, magnitude = style_targets(objective, params, styles, blend)
+    count = octave_count(objective, content.shape, [s.shape for s in styles])
+    halved, per_octave = [s[None] for s in styles], []
+    for _ in range(count):
+        halved = [octaves.halve(s) for s in halved]
+        per_octave.append(style_targets(objective, params, [s[0] for s in halved], blend))
+    return Targets(content_features, style, magnitude, octaves=tuple(per_octave))
+
+
+def octave_count(objective: Objective, canvas, styles) -> int:
+    """The style octaves a scale uses for an (H, W, ...) canvas and the styles' shapes."""
+    smallest = 2 ** pooling_count(deepest(objective.style_layers))
+    return octaves.octave_count(canvas, styles, objective.style_octaves, smallest)
+
+
+def style_targets(objective: Objective, params: dict, styles, blend) -> tuple[dict, dict]:
+    """({layer: target}, {layer: magnitude}) of the style images blended by `blend`."""
     if objective.style_loss == "wasserstein":
-        return Targets(content_features, *_gaussian_targets(objective, params, styles, blend))
+        return _gaussian_targets(objective, params, styles, blend)
     grams = [
         {
             name: losses.gram(f)[0]
@@ -157,7 +184,7 @@ def compute_targets(
         for name in objective.style_layers
     }
     magnitude = {name: losses.gram_magnitude(g) for name, g in blended.items()}
-    return Targets(content=content_features, style=blended, style_magnitude=magnitude)
+    return blended, magnitude
 
 
 def _gaussian_targets(objective: Objective, params: dict, styles, blend):
@@ -225,6 +252,16 @@ def total_loss(
             name: style_term(objective, features[name], targets.style[name], magnitude.get(name))[0]
             for name in objective.style_layers
         }
+    # Style octaves (not in the paper): the same style terms on the picture halved, each
+    # octave's terms added to its layer's, so the layer weights apply to every octave alike.
+    halved = image[None]
+    for octave_targets, octave_magnitude in targets.octaves:
+        halved = octaves.halve(halved)
+        smaller = objective.features(params, halved, objective.style_layers)
+        for name in objective.style_layers:
+            scale = octave_magnitude.get(name)
+            term = style_term(objective, smaller[name], octave_targets[name], scale)[0]
+            style_terms[name] = style_terms[name] + term
     tv = losses.tv_loss(image[None])[0]
     total = (
         sum(weights.content[name] * term for name, term in content_terms.items())

@@ -175,7 +175,12 @@ def prepare_video(
     objective = plan.objective
     offsets = len(settings.temporal_offsets)
     need = devices.bytes_per_member(
-        height, width, objective.layers, remat=objective.remat, precision=objective.precision
+        height,
+        width,
+        objective.layers,
+        remat=objective.remat,
+        precision=objective.precision,
+        octaves=objective.style_octaves,
     ) + frame_input_bytes(height, width, offsets, objective.content_layers)
     count, device_count = len(frames), jax.device_count()
     if at_once is None:
