@@ -167,12 +167,30 @@ NOT_ALGORITHM |= {"save_every", "log", "tensorboard", "checkpoint_every", "resum
 NOT_ALGORITHM |= {"mask", "mask_colors", "style_masks", "keep_content", "mask_blur", "mask_erode"}
 
 
+def test_the_default_pyramid_steps_by_two_and_classic_by_root_two():
+    """Issue 16: scales twice apart by default (the same picture sooner, BENCHMARKS.md, "An
+    accurate Wasserstein loss"); `--preset classic` keeps √2's."""
+    from stylejax.engine.plan import scale_sizes
+
+    config = cli.parse(["--size", "1024"])[0]
+    assert scale_sizes(config) == [128, 256, 512, 1024]
+    classic = cli.parse(["--preset", "classic", "--size", "512"])[0]
+    assert scale_sizes(classic) == [128, 181, 256, 362, 512]
+    assert scale_sizes(cli.parse(["--size", "512", "--scale-step", "1.4142"])[0]) == [
+        128,
+        181,
+        256,
+        362,
+        512,
+    ]
+
+
 def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting():
     # The defaults before issue 16, written out here; the preset pins each of them, so that a
     # changed default cannot change it.
     before = dict(style_loss="gram", style_layer_weights="equal", style_weight=1e6)
     before |= dict(content_layer="relu4_1", init="random", padding="zeros", margin=0)
-    before |= dict(scale_split="equal", style_octaves=0, evaluations=300)
+    before |= dict(scale_split="equal", style_octaves=0, evaluations=300, scale_step=2**0.5)
     assert preset("classic") == Config(**before) != Config()
     assert cli.parse(["--preset", "classic"]) == (Config(**before), {}, {}, {})
     fields = {f.name for f in dataclasses.fields(Config)}

@@ -137,7 +137,7 @@ def guided_loss(style_loss):
     """The guided loss as f(features, guides, targets, region_weights=None, magnitude=None)."""
     if style_loss == "gram":
         return guided_losses.guided_style_loss
-    return lambda f, g, t, w=None, m=None: guided_losses.guided_w2_loss(f, g, t, EPS, w, m)
+    return lambda f, g, t, w=None, m=None: guided_losses.guided_w2_loss(f, g, t, w, m)
 
 
 def take(tree, index):
@@ -240,7 +240,13 @@ def test_guided_w2_matches_scipy_with_random_masks_and_blended_targets(rng):
         for s, sg in zip(style_features, style_guides, strict=True)
     ]
     blended = [moments[0], [(a + 3 * b) / 4 for a, b in zip(*moments, strict=True)], moments[1]]
-    covs = [second - np.outer(mean, mean) + EPS * np.eye(c) for mean, second in blended]
+    # Each region's regularizer: a hundredth of its target's mean variance per channel.
+    eps = [np.trace(second - np.outer(mean, mean)) / c / 100 for mean, second in blended]
+    np.testing.assert_allclose(target.eps, eps, rtol=1e-5)
+    covs = [
+        second - np.outer(mean, mean) + e * np.eye(c)
+        for (mean, second), e in zip(blended, eps, strict=True)
+    ]
     for r, (mean, second) in enumerate(blended):
         np.testing.assert_allclose(target.mean[r], mean, rtol=1e-5)
         np.testing.assert_allclose(target.cov[r], covs[r], rtol=1e-4, atol=1e-5)
@@ -255,19 +261,19 @@ def test_guided_w2_matches_scipy_with_random_masks_and_blended_targets(rng):
             for r in range(3):
                 weights = (g[i, r] ** 2).ravel().astype(np.float64)
                 if weights.sum() > 0:  # the empty region does not count
-                    w2 = numpy_w2(x, weights, blended[r][0], covs[r], EPS)
+                    w2 = numpy_w2(x, weights, blended[r][0], covs[r], eps[r])
                     out[i] += lam[r] * w2 / magnitudes[r]
         return out
 
-    loss = jax.jit(guided_losses.guided_w2_loss, static_argnums=3)
+    loss = jax.jit(guided_losses.guided_w2_loss)
     np.testing.assert_allclose(
-        loss(f, g, target, EPS, jnp.array([2.0, 1.0, 1.0])),
+        loss(f, g, target, jnp.array([2.0, 1.0, 1.0])),
         reference([2, 1, 1], [1, 1, 1]),
         rtol=1e-4,
     )
     # style_normalize: each region's term divided by its own target's magnitude.
     np.testing.assert_allclose(
-        loss(f, g, target, EPS, None, magnitude["relu1_1"]),
+        loss(f, g, target, None, magnitude["relu1_1"]),
         reference([1, 1, 1], [np.trace(second) / c for _, second in blended]),
         rtol=1e-4,
     )
@@ -284,13 +290,14 @@ def test_one_full_region_is_the_unguided_w2_loss_to_float32_rounding(rng):
     target = wasserstein.gaussian_target(mean[0], second[0], EPS)
     ones = jnp.ones((1, 1, 9, 11))
     stacked = jax.tree.map(lambda a: a[None], target)
-    guided = jax.jit(guided_losses.guided_w2_loss, static_argnums=3)(f, ones, stacked, EPS)
-    today = jax.jit(wasserstein.w2_style_loss, static_argnums=2)(f, target, EPS)
+    guided = jax.jit(guided_losses.guided_w2_loss)(f, ones, stacked)
+    today = jax.jit(wasserstein.w2_style_loss)(f, target)
     own_mean, own_second = wasserstein.feature_moments(f)
-    traces = jnp.trace(wasserstein.covariance(own_mean, own_second, EPS), axis1=1, axis2=2)
+    own = wasserstein.covariance(own_mean, own_second, target.eps)
+    traces = jnp.trace(own, axis1=1, axis2=2)
     scale = (traces + jnp.trace(target.cov)) / 6
     np.testing.assert_allclose(guided, today, rtol=0, atol=1e-6 * float(scale.max()))
-    normalized = guided_losses.guided_w2_loss(f, ones, stacked, EPS, None, jnp.array([2.0]))
+    normalized = guided_losses.guided_w2_loss(f, ones, stacked, None, jnp.array([2.0]))
     np.testing.assert_allclose(normalized, today / 2, rtol=0, atol=1e-6 * float(scale.max()) / 2)
 
 
@@ -350,7 +357,7 @@ def test_own_positions_give_the_dense_loss_and_gradient(rng, style_loss):
         target = jax.vmap(wasserstein.gaussian_target, in_axes=(0, 0, None))(mean, second, EPS)
 
         def loss(f, g, t, w=None, m=None, positions=None):
-            return guided_losses.guided_w2_loss(f, g, t, EPS, w, m, positions)
+            return guided_losses.guided_w2_loss(f, g, t, w, m, positions)
 
     weights = jnp.array([2.0, 1.0, 1.0])
 
@@ -360,7 +367,9 @@ def test_own_positions_give_the_dense_loss_and_gradient(rng, style_loss):
     dense_value, dense_grad = jax.jit(jax.value_and_grad(total))(f, None)
     value, grad = jax.jit(jax.value_and_grad(total))(f, positions)
     np.testing.assert_allclose(value, dense_value, rtol=1e-5)
-    np.testing.assert_allclose(grad, dense_grad, rtol=1e-4, atol=1e-6 * np.abs(dense_grad).max())
+    # The W2 gradient holds ½(Σₜ^½ Σ Σₜ^½)^-½, which magnifies the two summation orders'
+    # float32 rounding (measured up to 3e-4 on single elements); the Gram gradient holds to 1e-5.
+    np.testing.assert_allclose(grad, dense_grad, rtol=1e-3, atol=1e-6 * np.abs(dense_grad).max())
     assert np.any(dense_grad == 0) and np.array_equal(grad == 0, dense_grad == 0)
 
 

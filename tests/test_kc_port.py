@@ -103,20 +103,20 @@ def test_a_fitted_schedule_reaches_every_scale_in_its_share_of_the_budget(weight
     settings = kc_port.Settings(
         min_scale=45,
         end_scale=64,
-        iterations=20,
-        initial_iterations=40,
-        budget_seconds=30,
+        iterations=8,
+        initial_iterations=16,
+        budget_seconds=12,
         fit_schedule=True,
     )
     fitted = kc_port.stylize(
         content, [style], weights_file, settings, clock=lambda: float(next(ticks))
     )
     pixels = [45 * 34, 64 * 48]
-    cost = [n * (p + kc_port.FIXED_COST_PIXELS) for n, p in zip((40, 20), pixels, strict=True)]
-    assert 30 * cost[0] / sum(cost) == pytest.approx(19.71, abs=0.01)  # the first scale's end
+    cost = [n * (p + kc_port.FIXED_COST_PIXELS) for n, p in zip((16, 8), pixels, strict=True)]
+    assert 12 * cost[0] / sum(cost) == pytest.approx(7.88, abs=0.01)  # the first scale's end
     # Iteration k of a scale reads the clock at start + 2k + 1 and runs while that plus the
-    # latest iteration's 1 s is within the scale's end: 9 by 19.71 s, then 5 more by 30 s.
-    assert [(s["width"], s["iterations"]) for s in fitted.scales] == [(45, 9), (64, 5)]
+    # latest iteration's 1 s is within the scale's end: 3 by 7.88 s, then 2 more by 12 s.
+    assert [(s["width"], s["iterations"]) for s in fitted.scales] == [(45, 3), (64, 2)]
     assert not fitted.completed and 0 < fitted.schedule_fraction < 0.5
 
     cut = kc_port.stylize(
@@ -126,7 +126,7 @@ def test_a_fitted_schedule_reaches_every_scale_in_its_share_of_the_budget(weight
         dataclasses.replace(settings, fit_schedule=False),
         clock=lambda: float(next(ticks)),
     )
-    assert [s["iterations"] for s in cut.scales] == [15]  # 30 s of the first scale
+    assert [s["iterations"] for s in cut.scales] == [6]  # 12 s of the first scale
 
 
 def test_the_ports_command_line_fits_its_schedule_to_the_budget(tmp_path, weights_file):

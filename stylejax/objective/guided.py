@@ -221,7 +221,6 @@ def guided_w2_loss(
     features: jax.Array,
     guides: jax.Array,
     target: wasserstein.Gaussian,
-    eps: float,
     region_weights: jax.Array | None = None,
     magnitude: jax.Array | None = None,
     positions: jax.Array | None = None,
@@ -231,9 +230,8 @@ def guided_w2_loss(
     Args:
       features, guides, region_weights: as `guided_style_loss`.
       target: each region's `wasserstein.Gaussian`, fields stacked over R ((R, C), (R, C, C),
-        (R, C, C)): from the blended `guided_moments` of its style images under their own
+        (R, C, C), (R,)): from the blended `guided_moments` of its style images under their own
         guides (or the whole images' `wasserstein.feature_moments`).
-      eps: the covariance regularizer (`wasserstein.covariance`).
       magnitude: (R,) each target's `wasserstein.moment_magnitude` (`style_normalize`); None:
         not divided.
       positions: `region_positions(guides)`, or None (see `guided_gram`).
@@ -243,9 +241,10 @@ def guided_w2_loss(
 
     .. note:: Not in Gatys et al. 2017, who guide Gram matrices only. Each region's fit is its
        guided mean and covariance, weighted by T² like its Gram, so the W2 loss is guided the
-       way the Gram loss is. The covariance is E_r[F Fᵀ] − μ_r μ_rᵀ + eps·I, the unguided
-       loss's formula (not `guided_covariance`'s two passes), so that one full region is that
-       loss; the cross terms' square roots of all regions are one batched call.
+       way the Gram loss is. The covariance is E_r[F Fᵀ] − μ_r μ_rᵀ + eps_r·I (the target's
+       regularizer), the unguided loss's formula (not `guided_covariance`'s two passes), so
+       that one full region is that loss; the cross terms' square roots of all regions are one
+       batched call.
     """
     weights = region_weights_or_equal(region_weights, target.mean.shape[0])
     # A kept region's target may be anything, NaN included: replaced by N(0, I), whose square
@@ -256,8 +255,9 @@ def guided_w2_loss(
         jnp.where(styled[:, None], target.mean, 0),
         jnp.where(styled[:, None, None], target.cov, eye),
         jnp.where(styled[:, None, None], target.cov_sqrt, eye),
+        jnp.where(styled, target.eps, 1),
     )
     mean, second = guided_moments(features, guides, positions)  # (N, R, C), (N, R, C, C)
-    cov = wasserstein.covariance(mean, second, eps)
+    cov = wasserstein.covariance(mean, second, target.eps)
     per_region = wasserstein.w2_distance(mean, cov, jax.tree.map(lambda a: a[None], target))
     return _sum_regions(per_region, guides, weights, magnitude)

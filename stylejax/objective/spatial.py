@@ -145,7 +145,7 @@ def region_targets(
       members: per region, the style images it learns from (one with a mask; all of them,
         blended, for style masks without a content mask); () for a kept region.
       blend: per style image, its weight in a blend.
-      style_loss, eps: `total.Objective.style_loss` and `.eps`.
+      style_loss, eps: `total.Objective.style_loss` and `.eps` (the regularizer's floor).
 
     Returns:
       ({layer: target}, {layer: (R,) magnitude}): "gram" targets are the blended Grams
@@ -195,7 +195,6 @@ def guided_terms(
     content_layers: Sequence[str],
     style_layers: Sequence[str],
     style_loss: str,
-    eps: float,
 ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
     """({content layer: scalar}, {style layer: scalar}): the unweighted terms of one image
     ((1, h, w, C) features) under guides; style targets and magnitudes per layer are
@@ -209,10 +208,7 @@ def guided_terms(
     style = {}
     for name in style_layers:
         guide, target, scale = where.style[name], style_targets[name], magnitude.get(name)
-        if style_loss == "wasserstein":
-            loss = functools.partial(guided.guided_w2_loss, eps=eps)
-        else:
-            loss = guided.guided_style_loss
+        loss = guided.guided_w2_loss if style_loss == "wasserstein" else guided.guided_style_loss
         term = loss(
             features[name],
             guide,

@@ -210,7 +210,7 @@ def style_term(objective: Objective, features: jax.Array, target, magnitude) -> 
     """One style layer's loss for (N, H, W, C) features, (N,); divided by the target's
     magnitude under `style_normalize`."""
     if objective.style_loss == "wasserstein":
-        term = wasserstein.w2_style_loss(features, target, objective.eps)
+        term = wasserstein.w2_style_loss(features, target)
     else:
         term = losses.style_layer_loss(features, target)
     return term / magnitude if objective.style_normalize else term
@@ -240,7 +240,6 @@ def total_loss(
             objective.content_layers,
             objective.style_layers,
             objective.style_loss,
-            objective.eps,
         )
     else:
         content_terms = {

@@ -19,6 +19,8 @@ from stylejax.objective import sqrtm
 # The statistics in full float32 (see objective.sqrtm): a covariance is a difference of two
 # moments, which TF32 or bfloat16 matmul passes would not resolve.
 _HIGHEST = jax.lax.Precision.HIGHEST
+# The covariances' regularizer relative to the style's mean variance per channel (`target_eps`).
+EPS_RELATIVE = 1e-2
 
 
 class Gaussian(NamedTuple):
@@ -27,6 +29,7 @@ class Gaussian(NamedTuple):
     mean: jax.Array  # (C,)
     cov: jax.Array  # (C, C), with `eps` added to its diagonal
     cov_sqrt: jax.Array  # (C, C), √cov, computed once per target
+    eps: jax.Array  # (), the regularizer on both covariances' diagonals (`target_eps`)
 
 
 def feature_moments(features: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -42,24 +45,40 @@ def feature_moments(features: jax.Array) -> tuple[jax.Array, jax.Array]:
     return jnp.mean(flat, axis=1), second
 
 
-def covariance(mean: jax.Array, second: jax.Array, eps: float) -> jax.Array:
-    """E[f fᵀ] − μ μᵀ + eps·I for (..., C) means and (..., C, C) second moments.
-
-    .. note:: `eps` (crowsonkb: 1e-4 at torchvision's activation scale) keeps the covariance
-       of a layer with dead or constant channels positive definite.
-    """
+def covariance(mean: jax.Array, second: jax.Array, eps: float | jax.Array) -> jax.Array:
+    """E[f fᵀ] − μ μᵀ + eps·I for (..., C) means and (..., C, C) second moments; `eps` a
+    number or an array that broadcasts against the leading axes (...)."""
     outer = mean[..., :, None] * mean[..., None, :]
     eye = jnp.broadcast_to(jnp.eye(mean.shape[-1], dtype=second.dtype), second.shape)
-    return second - outer + eps * eye
+    eps = jnp.broadcast_to(jnp.asarray(eps, second.dtype), second.shape[:-2])
+    return second - outer + eps[..., None, None] * eye
 
 
-def gaussian_target(mean: jax.Array, second: jax.Array, eps: float) -> Gaussian:
-    """A style target from a (C,) mean and (C, C) second raw moment: computes √cov once."""
+def target_eps(mean: jax.Array, second: jax.Array, floor: float) -> jax.Array:
+    """The covariance regularizer of a style target: EPS_RELATIVE times its mean variance,
+    at least `floor` (`total.Objective.eps`). Returns (...) for (..., C) means.
+
+    .. note:: crowsonkb adds a fixed 1e-4 (at torchvision's scale) to keep covariances with
+       dead or constant channels positive definite. Against the features' own scale that is
+       so small that the products Σₜ^½ Σ Σₜ^½ reach condition numbers of 1e8-1e13, which 12
+       Newton-Schulz iterations resolve so poorly that near a good picture the loss was 1.8-14
+       times the true W2 (relu1_1-relu4_1, BENCHMARKS.md, "An accurate Wasserstein loss"): the
+       optimizer chased the iteration's error. Relative to the style's variance the condition
+       stays near 1e6-1e7, which `sqrtm.ITERATIONS` resolve to within about 1.5%.
+    """
+    variance = jnp.trace(covariance(mean, second, 0.0), axis1=-2, axis2=-1) / mean.shape[-1]
+    return jnp.maximum(EPS_RELATIVE * variance, floor)
+
+
+def gaussian_target(mean: jax.Array, second: jax.Array, floor: float) -> Gaussian:
+    """A style target from a (C,) mean and (C, C) second raw moment: computes √cov once.
+    `floor`: the least regularizer (`target_eps`)."""
+    eps = target_eps(mean, second, floor)
     cov = covariance(mean, second, eps)
-    return Gaussian(mean, cov, sqrtm.newton_schulz_sqrtm(cov))
+    return Gaussian(mean, cov, sqrtm.newton_schulz_sqrtm(cov), eps)
 
 
-def w2_style_loss(features: jax.Array, target: Gaussian, eps: float) -> jax.Array:
+def w2_style_loss(features: jax.Array, target: Gaussian) -> jax.Array:
     """Squared Wasserstein-2 distance between Gaussian fits of (N, H, W, C) features and a
     target, divided by C. Returns (N,).
 
@@ -67,10 +86,12 @@ def w2_style_loss(features: jax.Array, target: Gaussian, eps: float) -> jax.Arra
 
     .. note:: Not in Gatys et al. (who match Grams, i.e. uncentred second moments, by squared
        error); crowsonkb's `StyleLossW2`, with its normalization: both terms are means over
-       the C channels rather than sums, and both covariances carry `eps` on the diagonal.
+       the C channels rather than sums, and both covariances carry the target's `eps` on the
+       diagonal (`target_eps`, relative where crowsonkb's is fixed).
     """
     mean, second = feature_moments(features)
-    return w2_distance(mean, covariance(mean, second, eps), jax.tree.map(lambda a: a[None], target))
+    cov = covariance(mean, second, target.eps)
+    return w2_distance(mean, cov, jax.tree.map(lambda a: a[None], target))
 
 
 def w2_distance(mean: jax.Array, cov: jax.Array, target: Gaussian) -> jax.Array:
