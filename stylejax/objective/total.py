@@ -24,7 +24,8 @@ PRECISIONS = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # "gram" is Gatys et al.'s squared error of Gram matrices; "wasserstein" the Wasserstein-2
 # distance between Gaussian fits of the features (crowsonkb/style-transfer-pytorch).
 STYLE_LOSSES = ("gram", "wasserstein")
-# crowsonkb's covariance regularizer, at torchvision's activation scale.
+# crowsonkb's covariance regularizer, at torchvision's activation scale: the floor of each
+# style target's own, relative one (`wasserstein.target_eps`).
 W2_EPS = 1e-4
 # Typical activation size of each input convention relative to torchvision's: Caffe sees
 # 0-255 pixels where torchvision divides by a standard deviation of about 0.226, so its
@@ -70,7 +71,8 @@ class Objective:
 
     @property
     def eps(self) -> float:
-        """The Wasserstein loss's covariance regularizer at this weight set's scale."""
+        """The floor of the Wasserstein loss's covariance regularizer at this weight set's
+        scale (each target's own is relative to its variance, `wasserstein.target_eps`)."""
         return W2_EPS * ACTIVATION_SCALE.get(self.preprocessing.name, 1.0) ** 2
 
     @property
