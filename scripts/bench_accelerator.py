@@ -3,6 +3,8 @@
     python scripts/bench_accelerator.py [--weights vgg19.h5] [--json out.json]
     python scripts/bench_accelerator.py --quick     # tiny sizes: a CPU smoke test
 
+Every measurement uses the default objective unless `--style-loss` names another.
+
 Measures, on the first device:
 1. seconds per evaluation (loss and gradient, warm, median) at 512² and 1024² in float32
    (matmul precision "highest"), TF32 (JAX's default precision, which uses TF32 tensor cores on
@@ -35,7 +37,7 @@ from stylejax.engine import execute
 from stylejax.engine import plan as planning
 from stylejax.engine.devices import bytes_per_member
 from stylejax.model.load import load_weights
-from stylejax.objective.total import LossInputs, total_loss
+from stylejax.objective.total import STYLE_LOSSES, LossInputs, total_loss
 
 PRECISIONS = {  # name: (Config.precision, jax matmul precision)
     "float32": ("float32", "highest"),
@@ -75,10 +77,10 @@ def seconds_per_evaluation(plan: planning.Plan, matmul: str | None, timed: int) 
     return dict(s_per_eval=statistics.median(seconds), compile_s=compile_seconds, loss=float(value))
 
 
-def sweep_against_single(size: int, members: int, evaluations: int, weights) -> dict:
+def sweep_against_single(size: int, members: int, evaluations: int, weights, **options) -> dict:
     """Per-member seconds per evaluation: a batched sweep of `members` against one run."""
     rows = {}
-    single = square_plan(size, weights, evaluations=evaluations)
+    single = square_plan(size, weights, evaluations=evaluations, **options)
     for count in (1, members):
         plan = single
         if count > 1:
@@ -100,7 +102,7 @@ def sweep_against_single(size: int, members: int, evaluations: int, weights) -> 
     return rows
 
 
-def probe(size: int, weights_path: str | None, memory_limit: int | None = None) -> dict:
+def probe(size: int, weights_path: str | None, memory_limit: int | None = None, **options) -> dict:
     """One evaluation at `size` with remat + bfloat16 in a fresh process; on CPU
     `memory_limit` (bytes of address space) makes a failed allocation end the probe rather
     than wake the kernel's OOM killer."""
@@ -110,7 +112,7 @@ def probe(size: int, weights_path: str | None, memory_limit: int | None = None) 
     code = (
         f"import json, resource, sys; {cap}sys.path.insert(0, {str(Path(__file__).parent)!r}); "
         "import bench_accelerator as b; "
-        f"print(json.dumps(b.probe_here({size}, {weights_path!r})))"
+        f"print(json.dumps(b.probe_here({size}, {weights_path!r}, **{options!r})))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
@@ -119,12 +121,12 @@ def probe(size: int, weights_path: str | None, memory_limit: int | None = None) 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def probe_here(size: int, weights_path: str | None) -> dict:
+def probe_here(size: int, weights_path: str | None, **options) -> dict:
     # Measure what fits, not what the estimator would allow (it refuses past half the free
     # memory): the probe runs in its own process, which a failure may end.
     planning.check_memory = lambda *args, **kwargs: None
     weights = load_weights(weights_path)
-    plan = square_plan(size, weights, evaluations=1, remat=True, precision="bfloat16")
+    plan = square_plan(size, weights, evaluations=1, remat=True, precision="bfloat16", **options)
     start = time.perf_counter()
     (result,) = execute.execute(plan)
     stats = jax.local_devices()[0].memory_stats() or {}
@@ -145,13 +147,18 @@ def probe_here(size: int, weights_path: str | None) -> dict:
 
 
 def largest_size(
-    start: int, limit: int, weights_path: str | None, deadline: float, memory_limit: int | None
+    start: int,
+    limit: int,
+    weights_path: str | None,
+    deadline: float,
+    memory_limit: int | None,
+    **options,
 ) -> dict:
     """Doubles from `start` until a probe fails (or `limit`), then bisects to 64 pixels."""
     probes, good, bad = [], None, None
     size = start
     while size <= limit and time.perf_counter() < deadline:
-        row = probe(size, weights_path, memory_limit)
+        row = probe(size, weights_path, memory_limit, **options)
         probes.append(row)
         if not row["ok"]:
             bad = size
@@ -159,7 +166,7 @@ def largest_size(
         good, size = size, size * 2
     while good and bad and bad - good > 64 and time.perf_counter() < deadline:
         size = (good + bad) // 2
-        row = probe(size, weights_path, memory_limit)
+        row = probe(size, weights_path, memory_limit, **options)
         probes.append(row)
         good, bad = (size, bad) if row["ok"] else (good, size)
     return dict(largest=good, first_failure=bad, probes=probes)
@@ -184,6 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--only-largest", action="store_true", help="skip timings and the sweep")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a CPU smoke test")
     p.add_argument("--json", help="write the raw numbers here")
+    p.add_argument("--style-loss", choices=STYLE_LOSSES, default=Config.style_loss)
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.timed, args.sweep_size = [32], 1, 32
@@ -191,21 +199,27 @@ def main(argv: list[str] | None = None) -> dict:
         args.largest_start, args.largest_limit = 32, 48  # one probe; 64 is past the limit
     deadline = time.perf_counter() + args.minutes * 60
     weights = load_weights(args.weights)
-    report = dict(device=str(jax.devices()[0]), backend=jax.default_backend(), per_eval=[])
+    options = dict(style_loss=args.style_loss)
+    report = dict(
+        device=str(jax.devices()[0]),
+        backend=jax.default_backend(),
+        style_loss=args.style_loss,
+        per_eval=[],
+    )
     for size in [] if args.only_largest else args.sizes:
         for name, (precision, matmul) in PRECISIONS.items():
-            plan = square_plan(size, weights, precision=precision)
+            plan = square_plan(size, weights, precision=precision, **options)
             row = dict(size=size, mode=name) | seconds_per_evaluation(plan, matmul, args.timed)
             report["per_eval"].append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
     if not args.only_largest:
         report["sweep"] = sweep_against_single(
-            args.sweep_size, args.sweep_members, args.sweep_evaluations, weights
+            args.sweep_size, args.sweep_members, args.sweep_evaluations, weights, **options
         )
         print(json.dumps(report["sweep"]), file=sys.stderr, flush=True)
     limit = int(args.memory_limit_gib * 2**30) if args.memory_limit_gib else None
     report["largest"] = largest_size(
-        args.largest_start, args.largest_limit, args.weights, deadline, limit
+        args.largest_start, args.largest_limit, args.weights, deadline, limit, **options
     )
     print(markdown(report))
     if args.json:

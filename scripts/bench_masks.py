@@ -4,7 +4,8 @@
         --content tuebingen.jpg --mask sky_ground.png --styles starry_night.jpg composition_7.jpg \
         --size 512 --out masks/ --json masks/bench.json [--three-mask M3.png --third-style S.jpg]
 
-The mask's regions take the styles in order of `--mask-colors` (default: black, white). Every
+The mask's regions take the styles in order of `--mask-colors` (default: black, white), under
+the default style loss unless `--style-loss` names another. Every
 variant is one run through the library's plan and engine (the CLI's path, pyramid included),
 its picture saved as `<out>/<variant>.png`:
 
@@ -47,7 +48,7 @@ from stylejax.engine import plan as planning
 from stylejax.files import images
 from stylejax.model.load import load_weights
 from stylejax.objective import guided, guides, losses
-from stylejax.objective.total import LossInputs, total_loss
+from stylejax.objective.total import STYLE_LOSSES, LossInputs, total_loss
 
 
 def variants(blurs: list[float], erode: bool) -> dict[str, dict]:
@@ -111,7 +112,7 @@ def run_variant(base: Config, overrides: dict, weights, out: Path, mask: str) ->
     last = result.history[-1]
     return {
         "config": {k: overrides.get(k, getattr(config, k)) for k in ("mask_blur", "mask_erode")}
-        | {"mask": config.mask},
+        | {"mask": config.mask, "style_loss": config.style_loss},
         "scales": [list(s.shape) for s in plan.scales],
         "evaluations": result.evaluations,
         "seconds": result.seconds,
@@ -188,6 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--mask-colors", nargs=2, default=["black", "white"])
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--evaluations", type=int, default=300)
+    p.add_argument("--style-loss", choices=STYLE_LOSSES, default=Config.style_loss)
     p.add_argument("--blurs", type=float, nargs="+", default=[0.0, 4.0])
     p.add_argument("--erode", action="store_true", help="also run every blur with erosion")
     p.add_argument("--only", nargs="+", help="run only these variants")
@@ -208,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
         mask_colors=tuple(args.mask_colors),
         size=args.size,
         evaluations=args.evaluations,
+        style_loss=args.style_loss,
     )
     report = json.loads(args.json.read_text()) if args.json.exists() else {}
     report |= {

@@ -96,6 +96,21 @@ def test_convex_quadratic_with_active_bounds(x64):
     assert (grad[expected < 1e-6] > 0).all() and (grad[expected > 1 - 1e-6] < 0).all()
 
 
+def test_a_blank_state_steps_to_the_evaluated_start_and_then_to_scipys_minimizer(x64):
+    """The loop's start: `blank` evaluates nothing and its first step evaluates the start
+    itself; it then equals `init` in every field, and goes on to scipy's minimizer."""
+    data = _quadratic_data(np.float64)
+    u0 = jnp.full(8, 0.5, jnp.float64)
+    with_aux = lambda u: (_quadratic(u, data), {"value": _quadratic(u, data)})  # noqa: E731
+    blank = lbfgs.blank(with_aux, u0)
+    assert np.isposinf(blank.value) and not np.any(blank.grad)
+    started = lbfgs.step(with_aux, blank)
+    for got, want in zip(started, lbfgs.init(with_aux, u0), strict=True):
+        np.testing.assert_array_equal(got, want)
+    later = jax.lax.fori_loop(0, 300, lambda _, s: lbfgs.step(with_aux, s), started)
+    np.testing.assert_allclose(later.x, _scipy_minimize(_quadratic, data, u0), atol=1e-7)
+
+
 @pytest.mark.parametrize(
     ("lo", "hi", "minimizer"),
     [

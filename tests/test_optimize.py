@@ -1,5 +1,6 @@
 """The optimizers on a tiny problem: progress, bounds, determinism, budgets, no retracing."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -114,12 +115,28 @@ def test_changing_weights_or_budget_does_not_retrace(problem):
     assert (init_carry._cache_size(), run_chunk._cache_size(), step_carry._cache_size()) == compiled
 
 
-def test_a_nonfinite_loss_stops_and_keeps_the_last_finite_image(problem):
+@pytest.mark.parametrize("name", ["adam", "lbfgs"])
+def test_a_nonfinite_loss_stops_and_keeps_the_last_finite_image(problem, name):
     inputs, init = problem
     poisoned = inputs._replace(weights=inputs.weights._replace(tv=jnp.float32(np.inf)))
-    result = optimize(init, poisoned, OBJECTIVE, Solver("adam"), evaluations=20, chunk=10)
+    result = optimize(init, poisoned, OBJECTIVE, Solver(name), evaluations=20, chunk=10)
     assert result.status == "nonfinite" and result.iterations == 0
+    assert result.evaluations == 1 and not np.isfinite(result.history[0]["total"])
     np.testing.assert_array_equal(result.image, init)
+
+
+def test_stylejax_lbfgs_compiles_the_loss_once_inside_the_step(problem):
+    """Its start evaluates nothing (the first step does), so the start's program holds no
+    convolution; a solver whose init evaluates (Adam) compiles the loss into both."""
+    inputs, init = problem
+    batch = jnp.asarray(init)[None]
+    batched = inputs._replace(weights=jax.tree.map(lambda a: a[None], inputs.weights))
+
+    def start_program(name: str) -> str:
+        return init_carry.lower(batch, batched, objective=OBJECTIVE, solver=Solver(name)).as_text()
+
+    assert "convolution" not in start_program("lbfgs")
+    assert "convolution" in start_program("adam")
 
 
 def test_bad_arguments_are_refused():

@@ -11,6 +11,7 @@ import sys
 from typing import NoReturn
 
 from stylejax.config import (
+    AUTO_PYRAMID,
     LAYER_WEIGHTS,
     PRECISION_ALIASES,
     PRESETS,
@@ -67,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
         "--min-size",
         type=int,
         help="coarse-to-fine: start at this longest side and refine up to --size "
-        "(default: one scale)",
+        f"(default: {AUTO_PYRAMID[1]} for sizes of {AUTO_PYRAMID[0]} and more, else one scale)",
     )
     add(
         "--scale-step", type=float, help=f"ratio between pyramid scales (default: {d.scale_step:g})"
@@ -162,7 +163,7 @@ def parser() -> argparse.ArgumentParser:
         help="bfloat16 (or bf16) runs VGG in bf16, losses and optimizer in float32 "
         f"(default: {d.precision})",
     )
-    add("--init", help="content, random or an image path (default: random)")
+    add("--init", help=f"content, random or an image path (default: {d.init})")
     add("--seed", type=int, nargs="+", help="seed of the random initial image (default: 0)")
     add(
         "--remat",

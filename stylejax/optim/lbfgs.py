@@ -69,6 +69,27 @@ def init(fn: Callable, x: jax.Array, history: int = 10) -> State:
     )
 
 
+def blank(fn: Callable, x: jax.Array, history: int = 10) -> State:
+    """A state at `x` that has not been evaluated (its value is +inf, its gradient and aux
+    zero). The first `step` from it evaluates `x` itself and moves nowhere, so that it ends
+    equal to `init(fn, x, history)`: the start and the iterations then share one compiled
+    program instead of compiling the loss twice. Nothing is evaluated here."""
+    _, aux = jax.eval_shape(fn, x)
+    aux = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), aux)
+    zeros = jnp.zeros((history, *x.shape), x.dtype)
+    return State(
+        x,
+        jnp.full((), jnp.inf, x.dtype),
+        jnp.zeros_like(x),
+        aux,
+        zeros,
+        zeros,
+        jnp.zeros(history, x.dtype),
+        jnp.int32(0),
+        jnp.ones((), x.dtype),
+    )
+
+
 def _direction(state: State, free: jax.Array) -> jax.Array:
     """-H·g by the two-loop recursion over the history (newest first, then oldest first)."""
     m = state.rho.shape[0]
@@ -98,11 +119,17 @@ def _direction(state: State, free: jax.Array) -> jax.Array:
 
 
 def step(fn: Callable, state: State, lower: float = 0.0, upper: float = 1.0) -> State:
-    """One iteration: one evaluation of `fn`, the step taken only if it lowers the loss."""
+    """One iteration: one evaluation of `fn`, the step taken only if it lowers the loss.
+    From a `blank` state it evaluates the state's own point instead, and keeps it."""
     # Pixels pinned at a bound by a gradient pointing outwards stay out of the direction.
     pinned = ((state.x <= lower) & (state.grad > 0)) | ((state.x >= upper) & (state.grad < 0))
     free = (~pinned).astype(state.x.dtype)
     trial = jnp.clip(state.x + state.step * _direction(state, free), lower, upper)
+    # A blank state (value +inf; an accepted value is always finite): s = 0 below, so no pair
+    # is stored and the next step length is 1; its point, value and terms are taken even if
+    # not finite, so that the loop sees the start's terms, exactly as after `init`.
+    blank = jnp.isposinf(state.value)
+    trial = jnp.where(blank, state.x, trial)
     (value, aux), grad = jax.value_and_grad(fn, has_aux=True)(trial)
 
     s, y = trial - state.x, grad - state.grad
@@ -127,8 +154,9 @@ def step(fn: Callable, state: State, lower: float = 0.0, upper: float = 1.0) -> 
     )
     shrunk = state.step * jnp.clip(fraction, *SHRINK)
     restart = ~accept & (shrunk < MIN_STEP)
-    grow = accept & ~store & jnp.all(state.rho == 0)  # still no history: try further
-    pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(accept, u, v), a, b)  # noqa: E731
+    grow = accept & ~store & jnp.all(state.rho == 0) & ~blank  # still no history: try further
+    taken = accept | blank
+    pick = lambda a, b: jax.tree.map(lambda u, v: jnp.where(taken, u, v), a, b)  # noqa: E731
     return State(
         x=pick(trial, state.x),
         value=pick(value, state.value),
@@ -138,7 +166,7 @@ def step(fn: Callable, state: State, lower: float = 0.0, upper: float = 1.0) -> 
         y=new_y,
         rho=jnp.where(restart, 0.0, new_rho),
         head=jnp.where(store, (state.head + 1) % state.rho.shape[0], state.head),
-        step=jnp.where(grow, GROW * state.step, jnp.where(accept | restart, 1.0, shrunk)).astype(
+        step=jnp.where(grow, GROW * state.step, jnp.where(taken | restart, 1.0, shrunk)).astype(
             state.step.dtype
         ),
     )

@@ -6,6 +6,10 @@ is one jitted `lax.while_loop` writing a fixed-size buffer (each iteration costs
 evaluation, so a chunk of E evaluations needs at most E rows); on CPU the same jitted step is
 dispatched from Python, which XLA runs faster there. A single run is a batch of one; a sweep is
 a larger batch. Which solver takes the steps is `stylejax.optim.solvers`' business.
+
+A solver whose start evaluates nothing (stylejax's L-BFGS, `lbfgs.blank`) has the start
+evaluated by the first step, which keeps the image (`_evaluate_start`): the loss and its
+gradient are then compiled once per scale, inside the step, not also into the start.
 """
 
 from __future__ import annotations
@@ -343,10 +347,13 @@ def optimize_batch(
     start = time.perf_counter()
     carry = jax.tree.map(lambda a: jax.device_put(a, place(a)), init(images, inputs))
     if resume is None:
+        terms = carry.terms
+        if not bool(jnp.any(carry.evaluations)):
+            carry, terms = _evaluate_start(advance, carry)
         # A budget the start evaluation already spends (a pyramid scale of one) ends here.
         spent = (carry.status == RUNNING) & (carry.evaluations >= budget)
         carry = carry._replace(status=jnp.where(spent, FINISHED, carry.status).astype(jnp.int32))
-        first = fetch((carry.evaluations, carry.terms))
+        first = fetch((carry.evaluations, terms))
         for b, history in enumerate(histories):
             terms = {name: float(first[1][name][b]) for name in TERMS}
             history.append(
@@ -433,6 +440,17 @@ def optimize_batch(
         )
         for b, history in enumerate(histories)
     ]
+
+
+def _evaluate_start(advance: Callable, carry: Carry) -> tuple[Carry, dict]:
+    """Evaluates a blank start (its solver's init evaluated nothing, see `solvers.ops`) with
+    one step of the compiled loop, which keeps the image; returns the carry as an evaluating
+    init leaves it (iteration 0, the average untouched, running unless non-finite) and the
+    start's terms."""
+    evaluated, buffer = advance(carry, 1, 0)
+    status = jnp.where(evaluated.status == NONFINITE, NONFINITE, RUNNING).astype(jnp.int32)
+    evaluated = evaluated._replace(iteration=carry.iteration, status=status, average=carry.average)
+    return evaluated, {name: buffer[name][0] for name in TERMS}
 
 
 def _status(code: int, stopped: bool) -> str:

@@ -3,7 +3,9 @@
 Each is adapted to one interface, `ops(solver, fn) -> (init, step)`:
 init(image) -> (state, terms, evaluations) and
 step(image, state) -> (image, state, terms, evaluations this step), so the optimization loop
-(`stylejax.optim.loop`) treats them all alike.
+(`stylejax.optim.loop`) treats them all alike. An init that evaluates nothing (stylejax's
+L-BFGS) leaves the start's evaluation to the first step, which keeps the image: the loop then
+compiles the loss once, inside the step, instead of twice.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ def ops(solver: Solver, fn: Callable):
     if solver.name == "lbfgs":
 
         def init(x):
-            state = lbfgs.init(fn, x, solver.history_size)
-            return state, state.aux, jnp.int32(1)
+            # Nothing evaluated yet: the loop's first step evaluates x (see `lbfgs.blank`).
+            state = lbfgs.blank(fn, x, solver.history_size)
+            return state, state.aux, jnp.int32(0)
 
         def step(x, state):
             state = lbfgs.step(fn, state)
