@@ -102,12 +102,18 @@ def test_a_blank_state_steps_to_the_evaluated_start_and_then_to_scipys_minimizer
     data = _quadratic_data(np.float64)
     u0 = jnp.full(8, 0.5, jnp.float64)
     with_aux = lambda u: (_quadratic(u, data), {"value": _quadratic(u, data)})  # noqa: E731
-    blank = lbfgs.blank(with_aux, u0)
+
+    @jax.jit
+    def run(u0):
+        blank = lbfgs.blank(with_aux, u0)
+        started = lbfgs.step(with_aux, blank)
+        later = jax.lax.fori_loop(0, 300, lambda _, s: lbfgs.step(with_aux, s), started)
+        return blank, started, lbfgs.init(with_aux, u0), later
+
+    blank, started, evaluated, later = run(u0)
     assert np.isposinf(blank.value) and not np.any(blank.grad)
-    started = lbfgs.step(with_aux, blank)
-    for got, want in zip(started, lbfgs.init(with_aux, u0), strict=True):
+    for got, want in zip(started, evaluated, strict=True):
         np.testing.assert_array_equal(got, want)
-    later = jax.lax.fori_loop(0, 300, lambda _, s: lbfgs.step(with_aux, s), started)
     np.testing.assert_allclose(later.x, _scipy_minimize(_quadratic, data, u0), atol=1e-7)
 
 
