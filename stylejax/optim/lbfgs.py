@@ -55,18 +55,7 @@ class State(NamedTuple):
 def init(fn: Callable, x: jax.Array, history: int = 10) -> State:
     """Evaluates `fn(x) -> (value, aux)` once and sets up an empty history."""
     (value, aux), grad = jax.value_and_grad(fn, has_aux=True)(x)
-    zeros = jnp.zeros((history, *x.shape), x.dtype)
-    return State(
-        x,
-        value,
-        grad,
-        aux,
-        zeros,
-        zeros,
-        jnp.zeros(history, x.dtype),
-        jnp.int32(0),
-        jnp.ones((), x.dtype),
-    )
+    return _empty_history(x, value, grad, aux, history)
 
 
 def blank(fn: Callable, x: jax.Array, history: int = 10) -> State:
@@ -76,11 +65,15 @@ def blank(fn: Callable, x: jax.Array, history: int = 10) -> State:
     program instead of compiling the loss twice. Nothing is evaluated here."""
     _, aux = jax.eval_shape(fn, x)
     aux = jax.tree.map(lambda leaf: jnp.zeros(leaf.shape, leaf.dtype), aux)
+    return _empty_history(x, jnp.full((), jnp.inf, x.dtype), jnp.zeros_like(x), aux, history)
+
+
+def _empty_history(x, value, grad, aux, history: int) -> State:
     zeros = jnp.zeros((history, *x.shape), x.dtype)
     return State(
         x,
-        jnp.full((), jnp.inf, x.dtype),
-        jnp.zeros_like(x),
+        value,
+        grad,
         aux,
         zeros,
         zeros,
