@@ -161,3 +161,24 @@ def test_from_a_start_where_the_loss_is_concave_it_reaches_scipys_minimizer_quic
     np.testing.assert_allclose(want, np.pi / scale, atol=1e-6)
     state = _stylejax_minimize(_cosines, scale, u0, iterations=30)
     np.testing.assert_allclose(np.asarray(state.x), want, atol=1e-4)
+
+
+def _rounded_quadratic(u: jax.Array, target) -> jax.Array:
+    """A quadratic whose value is rounded to whole units (its gradient is the smooth one's), as
+    a float32 loss over a megapixel picture is exact only to its rounding noise."""
+    smooth = 1e4 + 0.5 * jnp.sum((u - target) ** 2)
+    return smooth + jax.lax.stop_gradient(jnp.round(smooth) - smooth)
+
+
+def test_a_first_step_whose_decrease_is_below_the_losss_rounding_is_lengthened(x64):
+    """Issue 16: at 1024 px torch's unit-L1 first step predicted a decrease under the loss's
+    rounding, so Armijo refused it, every shorter step and, after the restart, the same step
+    again: all 50 evaluations of the scale were refused. Here 10 000 coordinates each 0.1 from
+    the minimizer give a predicted decrease of 0.1 for a loss resolved to 1; refused steps
+    without history grow until the decrease shows, and scipy's minimizer is reached."""
+    target = jnp.full(10_000, 0.6)
+    u0 = jnp.full(10_000, 0.5)
+    want = _scipy_minimize(lambda u, t: 0.5 * jnp.sum((u - t) ** 2), target, u0)
+    state = _stylejax_minimize(_rounded_quadratic, target, u0, iterations=10)
+    assert float(state.value) < 1e4 + 1  # from 10 050
+    np.testing.assert_allclose(np.asarray(state.x), want, atol=2e-2)
