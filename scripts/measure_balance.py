@@ -1,7 +1,7 @@
 """How the content/style balance of one `style_weight` varies over style and content images.
 
     STYLEJAX_WEIGHTS=weights/vgg19-caffe.h5 python scripts/measure_balance.py \\
-        --images /path/to/images --size 256 [--losses wasserstein]
+        --images /path/to/images --size 256 [--losses wasserstein] [--normalize off]
 
 For every content × style pair (images/content/*.jpg × images/style/*.jpg) at --size, with the
 default weights (every Config default but the start) and each style loss, with and without
@@ -40,11 +40,21 @@ def main() -> None:
     parser.add_argument(
         "--losses", nargs="+", choices=("gram", "wasserstein"), default=("gram", "wasserstein")
     )
+    parser.add_argument(
+        "--normalize",
+        choices=("both", "off", "on"),
+        default="both",
+        help="with and without style_normalize (default), or only one of them (large sizes)",
+    )
     args = parser.parse_args()
+    # Forward passes only: the plan's check of a whole run's memory (a backward pass through
+    # every layer) would refuse 2048 px on a 24-GiB machine that these passes fit in.
+    planning.check_memory = lambda *args, **kwargs: None
     weights = load_weights(args.weights)
     contents = sorted((args.images / "content").glob("*.jpg"))
     styles = sorted((args.images / "style").glob("*.jpg"))
-    variants = [(loss, normalize) for loss in args.losses for normalize in (False, True)]
+    normalizations = {"both": (False, True), "off": (False,), "on": (True,)}[args.normalize]
+    variants = [(loss, normalize) for loss in args.losses for normalize in normalizations]
     rows = {v: [] for v in variants}
     for content, style in itertools.product(contents, styles):
         for loss, normalize in variants:

@@ -77,7 +77,8 @@ class Stylizer:
           callback: gets an `Update` after every chunk (its `images` in the kind of
             `content`); returning True stops the run early and the latest images are
             returned.
-          **options: `Config` fields (size, evaluations, style_weight, min_size, ...).
+          **options: `Config` fields (size, evaluations, style_weight, min_size, ...), and
+            `preset` ("seed", "classic", "tiny"; as `--preset`) that they apply on top of.
         """
         config, axes = check_options(**options)
         styles = list(style) if isinstance(style, (list, tuple)) else [style]

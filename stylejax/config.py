@@ -394,15 +394,20 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset(name: str, **overrides) -> Config:
-    """The named preset's Config, with `overrides` applied on top."""
-    if name not in PRESETS:
+def preset_fields(name: str, overrides: Mapping | None = None) -> dict:
+    """The named preset's Config fields, with `overrides` applied on top."""
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError("preset", f"must be one of {', '.join(PRESETS)}, got {name!r}")
-    fields = PRESETS[name] | overrides
+    fields = PRESETS[name] | dict(overrides or {})
     if name == "seed":
         # The reference algorithm is single scale at whatever size it is asked for.
         fields.setdefault("min_size", fields["size"])
-    return Config(**fields)
+    return fields
+
+
+def preset(name: str, **overrides) -> Config:
+    """The named preset's Config, with `overrides` applied on top."""
+    return Config(**preset_fields(name, overrides))
 
 
 # Config fields that belong to the command line (files it writes, how it resumes) or that the
@@ -421,20 +426,30 @@ NOT_OPTIONS = (
     "style_masks",
 )
 OPTIONS = tuple(f.name for f in dataclasses.fields(Config) if f.name not in NOT_OPTIONS)
+# Not a Config field: the options `from_options` starts from (a name in PRESETS), every other
+# option applied on top, as `--preset` on the command line.
+PRESET_OPTION = "preset"
 # Options whose value is a sequence by nature, not a sweep.
 SEQUENCES = ("style_layers", "style_blend", "style_layer_weights", "mask_colors")
 
 
 def from_options(options: Mapping) -> tuple[Config, dict[str, tuple]]:
-    """Library options ({Config field: value}; a list on a SWEEPABLE field is a sweep) as
-    (the config of the first member, the sweep axes {field: values}). Raises ConfigError."""
+    """Library options ({Config field: value}; a list on a SWEEPABLE field is a sweep; and
+    `preset`, a name in PRESETS that the other options apply on top of) as (the config of the
+    first member, the sweep axes {field: values}). Raises ConfigError."""
+    has_preset, preset_name = PRESET_OPTION in options, options.get(PRESET_OPTION)
+    if has_preset:
+        preset_fields(preset_name)  # a bad name, refused before the other options
+    options = {k: v for k, v in options.items() if k != PRESET_OPTION}
     for name in options:
         if name in NOT_OPTIONS:
             raise ConfigError(
                 name, "is not an option of the library API (a CLI setting or an argument)"
             )
         if name not in OPTIONS:
-            raise ConfigError(str(name), f"is not an option; options are {', '.join(OPTIONS)}")
+            raise ConfigError(
+                str(name), f"is not an option; options are {', '.join((*OPTIONS, PRESET_OPTION))}"
+            )
     scalars, axes = {}, {}
     for name, value in options.items():
         if isinstance(value, (list, tuple)) and name not in SEQUENCES:
@@ -447,6 +462,8 @@ def from_options(options: Mapping) -> tuple[Config, dict[str, tuple]]:
                 axes[name] = values
             value = values[0]
         scalars[name] = value
+    if has_preset:
+        scalars = preset_fields(preset_name, scalars)
     return Config(**scalars), axes
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import stylejax
-from stylejax import ConfigError
+from stylejax import ConfigError, config
 from tests.tiny import FAST_OPTIONS, smooth_image
 
 CONTENT = smooth_image(1, 40, 60)  # uint8, landscape: 32x21 at size 32
@@ -87,6 +87,8 @@ def test_the_callback_gets_updates_and_can_stop_the_run(stylizer):
         (dict(style_weight=[]), "style_weight"),
         (dict(min_size=64, size=32), "min_size"),
         (dict(preserve_colors="sepia"), "preserve_colors"),
+        (dict(preset="fancy"), "preset"),
+        (dict(preset="classic", style_loss="sliced"), "style_loss"),
     ],
 )
 def test_bad_options_raise_config_error_naming_the_parameter(stylizer, options, field):
@@ -95,6 +97,17 @@ def test_bad_options_raise_config_error_naming_the_parameter(stylizer, options, 
     assert caught.value.field == field and "--" not in str(caught.value)
     with pytest.raises(ConfigError):  # checked without loading anything
         stylejax.check_options(**options)
+
+
+def test_a_preset_is_the_base_that_the_other_options_apply_on_top_of():
+    """As `--preset`: the preset's fields, then the options; the seed's single scale follows
+    the size asked for."""
+    seed, _ = stylejax.check_options(preset="seed", size=64)
+    assert seed == stylejax.Config(**(config.PRESETS["seed"] | {"size": 64, "min_size": 64}))
+    classic, axes = stylejax.check_options(preset="classic", style_weight=[1e5, 1e6], seed=3)
+    assert classic == stylejax.Config(**(config.CLASSIC | {"style_weight": 1e5, "seed": 3}))
+    assert axes == {"style_weight": (1e5, 1e6)}
+    assert stylejax.check_options()[0] == stylejax.Config()
 
 
 class Compilations:

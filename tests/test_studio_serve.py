@@ -56,6 +56,7 @@ def test_a_token_silences_the_warning_and_is_in_the_url(started, tmp_path, capsy
         (["--max-pixels", "0"], "--max-pixels"),
         (["--token", " "], "--token"),
         (["--weights", "/no/such/weights.h5"], "weights.h5"),
+        (["--preset", "fancy"], "--preset must be one of seed, classic, tiny"),
     ],
 )
 def test_bad_settings_are_one_line_errors(tmp_path, capsys, argv, words, monkeypatch):
@@ -73,6 +74,11 @@ def test_a_bad_stored_job_is_skipped_at_start(started, tmp_path, capsys, caplog,
     (folder / "job.json").write_text(text)
     assert serve.main(["--workdir", str(tmp_path)]) == 0
     assert f"skipping {folder}" in caplog.text and "Traceback" not in capsys.readouterr().err
+
+
+def test_the_preset_reaches_the_app(started, tmp_path):
+    assert serve.main(["--workdir", str(tmp_path), "--preset", "classic"]) == 0
+    assert started[0].app.state.settings.preset == "classic"
 
 
 def test_urls():

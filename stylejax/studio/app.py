@@ -28,7 +28,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 import stylejax
-from stylejax import samples
+from stylejax import config, samples
 from stylejax.engine import regions
 from stylejax.files import finite_json, images
 from stylejax.studio.jobs import Job, JobQueue, QueueFull
@@ -54,8 +54,11 @@ class Settings:
     allowed_hosts: tuple[str, ...] | None = None  # Host names accepted; None: any
     poll_seconds: float = 0.1  # how often an event stream looks for a newer state
     ping_seconds: float = 15.0  # keep-alive comments on idle event streams
+    preset: str | None = None  # what jobs without a `preset` option start from (config.PRESETS)
 
     def __post_init__(self):
+        if self.preset is not None:
+            config.preset_fields(self.preset)  # ConfigError (a ValueError) on a bad name
         # Finite in bytes too: 1e308 MB is a finite float, but not once multiplied by 2**20.
         if not (math.isfinite(self.max_upload_mb * 2**20) and self.max_upload_mb > 0):
             raise ValueError(f"max_upload_mb must be a finite number > 0, got {self.max_upload_mb}")
@@ -219,7 +222,9 @@ async def create_job(request: Request) -> Response:
             options_field = await options_field.read()
         # In a worker thread: parsing and checking must never hold up other requests.
         try:
-            options, members = await run_in_threadpool(parse_options, options_field)
+            options, members = await run_in_threadpool(
+                parse_options, options_field, settings.preset
+            )
         except OptionsError as e:
             raise ApiError(422, str(e), field=e.field) from None
         contents, styles = _uploads(form, "content"), _uploads(form, "style")
@@ -376,6 +381,33 @@ async def health(request: Request) -> Response:
     return FiniteJSONResponse({"status": "ok"})
 
 
+# What the page's controls show before anyone touches them.
+PAGE_DEFAULTS = (
+    "size",
+    "evaluations",
+    "style_weight",
+    "content_layer",
+    "init",
+    "seed",
+    "save_every",
+    "preserve_colors",
+    "min_size",
+)
+
+
+async def defaults(request: Request) -> Response:
+    """The options a job gets when it sets none (`Config`'s defaults, or the server's
+    `--preset`), for the page's controls, and the automatic pyramid's rule (min_size null:
+    `pyramid.from` pixels and more start at `pyramid.start`)."""
+    preset = request.app.state.settings.preset
+    defaults, _ = config.from_options({} if preset is None else {config.PRESET_OPTION: preset})
+    threshold, start = config.AUTO_PYRAMID
+    return FiniteJSONResponse(
+        {"preset": preset, "options": {name: getattr(defaults, name) for name in PAGE_DEFAULTS}}
+        | {"pyramid": {"from": threshold, "start": start}}
+    )
+
+
 async def index(request: Request) -> Response:
     return FileResponse(STATIC / "index.html", headers=NO_STORE)
 
@@ -390,6 +422,7 @@ async def sample(request: Request) -> Response:
 ROUTES = [
     Route("/", index),
     Route("/api/health", health),
+    Route("/api/defaults", defaults),
     Route("/api/jobs", list_jobs, methods=["GET"]),
     Route("/api/jobs", create_job, methods=["POST"]),
     Route("/api/jobs/{job_id}", get_job, methods=["GET"]),

@@ -19,7 +19,7 @@ import typing
 from typing import Any
 
 import stylejax
-from stylejax.config import OPTIONS, SEQUENCES, SWEEPABLE
+from stylejax.config import OPTIONS, PRESET_OPTION, SEQUENCES, SWEEPABLE
 
 # Images one studio job may make. Each member is a full optimization held in device memory at
 # once where it fits, and one job holds the studio's single worker for all of them; 64 is an
@@ -32,7 +32,7 @@ MAX_OPTIONS_CHARACTERS = 64 * 1024
 # server's files), and images are read with the server's own pixel limit.
 SERVER_OWNED = ("max_pixels", "weights")
 INIT_CHOICES = ("random", "content")
-FIELD_TYPES = typing.get_type_hints(stylejax.Config)
+FIELD_TYPES = typing.get_type_hints(stylejax.Config) | {PRESET_OPTION: str}
 
 
 class OptionsError(ValueError):
@@ -102,8 +102,9 @@ def check_types(options: dict) -> None:
     A sweepable option may instead be a list of such values (a sweep). Nothing deeper than a
     list of scalars is accepted, so later checks never recurse into user data."""
     for name, value in options.items():
-        if name not in OPTIONS:
-            raise OptionsError(name, f"{name} is not an option; options are {', '.join(OPTIONS)}")
+        if name not in (*OPTIONS, PRESET_OPTION):
+            names = ", ".join((*OPTIONS, PRESET_OPTION))
+            raise OptionsError(name, f"{name} is not an option; options are {names}")
         kind = FIELD_TYPES[name]
         if _accepts(kind, value):
             continue
@@ -151,13 +152,15 @@ def _field_of(options: dict) -> str:
     return "options"
 
 
-def parse_options(text: str | bytes | None) -> tuple[dict, int]:
+def parse_options(text: str | bytes | None, preset: str | None = None) -> tuple[dict, int]:
     """The `options` form field, validated like the CLI's flags: (the options, how many
-    images the job makes). OptionsError naming the field otherwise."""
+    images the job makes). OptionsError naming the field otherwise.
+
+    `preset`: the server's (`--preset`), which options without one of their own start from."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     if text is None or not text.strip():
-        return {}, 1
+        text = "{}"
     if len(text) > MAX_OPTIONS_CHARACTERS:
         raise OptionsError(
             "options", f"options are {len(text)} characters, more than {MAX_OPTIONS_CHARACTERS}"
@@ -173,6 +176,8 @@ def parse_options(text: str | bytes | None) -> tuple[dict, int]:
     for name in SERVER_OWNED:
         if name in options:
             raise OptionsError(name, f"{name} is set by the server, not per job")
+    if preset is not None:
+        options = {PRESET_OPTION: preset} | options
     check_types(options)
     if "init" in options and options["init"] not in INIT_CHOICES:
         raise OptionsError(

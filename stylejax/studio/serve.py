@@ -13,6 +13,7 @@ import threading
 import webbrowser
 from pathlib import Path
 
+from stylejax.config import PRESETS
 from stylejax.files import images
 from stylejax.files.cache import cache_dir
 
@@ -44,6 +45,13 @@ def parser() -> argparse.ArgumentParser:
         help="refuse larger images before decoding them (default: 100 megapixels)",
     )
     p.add_argument("--weights", default=None, help="converted .h5 weights (default: Caffe VGG19)")
+    p.add_argument(
+        "--preset",
+        default=None,
+        help=f"what jobs start from, as the command line's --preset ({', '.join(PRESETS)}); "
+        "the page shows its settings, and a job's own options apply on top (default: none, "
+        "the library's defaults)",
+    )
     return p
 
 
@@ -59,6 +67,8 @@ def check(args: argparse.Namespace) -> None:
         raise ValueError(f"--max-pixels must be at least 1, got {args.max_pixels}")
     if args.token is not None and not args.token.strip():
         raise ValueError("--token must not be empty")
+    if args.preset is not None and args.preset not in PRESETS:
+        raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {args.preset!r}")
 
 
 def url_for(host: str, port: int, token: str | None) -> str:
@@ -112,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         max_upload_mb=args.max_upload_mb,
         queue_size=args.queue_size,
         max_pixels=args.max_pixels,
+        preset=args.preset,
         # Bound to localhost, only localhost names are answered (against DNS rebinding).
         allowed_hosts=LOOPBACK if local else None,
     )

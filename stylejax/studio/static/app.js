@@ -94,12 +94,38 @@ async function loadSamples() {
 
 // --- settings -----------------------------------------------------------------------------------
 
-function styleWeight() { return Math.pow(10, +$("style-weight").value); }
-function pyramidStart() {
-  const size = +$("size").value;
-  return Math.min(size, Math.max(64, Math.round(size / 4)));
+// The server's defaults (GET /api/defaults: the library's, or its --preset): the controls
+// start at them, and a setting nobody touched is sent as exactly that value (the pyramid: not
+// sent, so that the library's automatic rule applies).
+const defaults = { options: null, pyramid: { from: 512, start: 128 }, touched: new Set() };
+
+function styleWeight() {
+  if (defaults.options && !defaults.touched.has("style-weight")) return defaults.options.style_weight;
+  return Number(Math.pow(10, +$("style-weight").value).toPrecision(2));
+}
+function pyramidStart() { return Math.min(+$("size").value, defaults.pyramid.start); }
+function pyramidByDefault() {
+  const size = +$("size").value, minSize = defaults.options ? defaults.options.min_size : null;
+  return minSize === null ? size >= defaults.pyramid.from : minSize < size;
+}
+async function loadDefaults() {
+  const served = await api("/api/defaults");
+  defaults.options = served.options;
+  defaults.pyramid = served.pyramid;
+  $("preset-note").textContent = served.preset ? `preset ${served.preset}` : "";
+  const o = served.options;
+  const values = {
+    size: o.size, evaluations: o.evaluations, seed: o.seed, "save-every": o.save_every,
+    "style-weight": Math.log10(o.style_weight), "content-layer": o.content_layer,
+    init: o.init, "preserve-colors": o.preserve_colors || "",
+  };
+  for (const [id, value] of Object.entries(values)) {
+    if (!defaults.touched.has(id)) $(id).value = value;
+  }
+  updateOutputs();
 }
 function updateOutputs() {
+  if (!defaults.touched.has("pyramid")) $("pyramid").checked = pyramidByDefault();
   $("size-out").textContent = `${$("size").value} px`;
   $("style-weight-out").textContent = styleWeight().toExponential(1).replace("e+", "e");
   $("pyramid-note").textContent = $("pyramid").checked
@@ -116,8 +142,8 @@ function options() {
     seed: +$("seed").value,
     save_every: Math.min(+$("save-every").value, +$("evaluations").value),
   };
-  // Unchecked means one scale (the library would start a pyramid by itself at >= 512 px).
-  o.min_size = $("pyramid").checked ? pyramidStart() : o.size;
+  // Untouched, the library decides (a pyramid from 512 px on); unchecked means one scale.
+  if (defaults.touched.has("pyramid")) o.min_size = $("pyramid").checked ? pyramidStart() : o.size;
   if ($("preserve-colors").value) o.preserve_colors = $("preserve-colors").value;
   return o;
 }
@@ -287,9 +313,10 @@ function drawCurve() {
     ctx.beginPath(); ctx.moveTo(left, y(p)); ctx.lineTo(width - right, y(p)); ctx.stroke();
     ctx.fillText(`1e${p}`, 4, y(p) + 4);
   }
-  if (powers.length < 2) { // a narrow range: label its ends too
-    ctx.fillText(fmt(Math.pow(10, hi), 2), 4, top + 8);
-    ctx.fillText(fmt(Math.pow(10, lo), 2), 4, height - bottom);
+  if (powers.length < 2) { // a narrow range: label its ends too, where no decade's label is
+    const clear = (middle) => powers.every((p) => Math.abs(y(p) - middle) >= 12);
+    if (clear(top + 4)) ctx.fillText(fmt(Math.pow(10, hi), 2), 4, top + 8);
+    if (clear(height - bottom - 4)) ctx.fillText(fmt(Math.pow(10, lo), 2), 4, height - bottom);
   }
   ctx.fillText(`${xMax} evals`, width - right - 56, height - 4);
   ctx.fillText("0", left, height - 4);
@@ -396,6 +423,12 @@ $("mask-clear").addEventListener("click", (e) => {
   $("mask-file").value = "";
   showMask();
 });
+// Before updateOutputs, which keeps untouched settings at their defaults.
+for (const control of $("controls").querySelectorAll(".options input, .options select")) {
+  const mark = () => defaults.touched.add(control.id);
+  control.addEventListener("input", mark);
+  control.addEventListener("change", mark);
+}
 for (const id of ["size", "style-weight", "pyramid", "sweep"]) {
   $(id).addEventListener("input", updateOutputs);
 }
@@ -404,6 +437,7 @@ $("stop").addEventListener("click", stop);
 window.addEventListener("resize", drawCurve);
 updateOutputs();
 drawCurve();
+loadDefaults().catch((error) => message(`cannot load the server's defaults: ${error.message}`));
 loadSamples().catch((error) => message(`cannot load the sample images: ${error.message}`));
 loadGallery();
 setInterval(loadGallery, 5000);
