@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import bench_accelerator  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_quick_accelerator_benchmark_measures_everything(tmp_path, weights_file, capsys):
     out = tmp_path / "accelerator.json"
     argv = ["--quick", "--weights", str(weights_file), "--json", str(out), "--style-loss", "gram"]

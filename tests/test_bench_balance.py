@@ -31,6 +31,7 @@ def images(tmp_path):
     return tmp_path / "images"
 
 
+@pytest.mark.slow
 def test_the_balance_study_judges_every_pair_and_variant(tmp_path, images, weights_file):
     out = tmp_path / "out"
     argv = ["--images", str(images), "--size", "80", "--evaluations", "4", "--out", str(out)]
@@ -66,6 +67,7 @@ def test_options_are_the_flags_config_fields():
     }
 
 
+@pytest.mark.slow
 def test_time_to_quality_judges_every_frame_against_the_reference(tmp_path, images, weights_file):
     content, style = images / "content/cat.jpg", images / "style/swirl.jpg"
     run = tmp_path / "run" / "out.png"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from stylejax import samples
@@ -18,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import bench_masks  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_a_variant_and_times_every_setup(tmp_path, weights_file, monkeypatch):
     monkeypatch.setenv("STYLEJAX_WEIGHTS", str(weights_file))
     with Image.open(samples.CONTENT) as photo, Image.open(samples.STYLE) as painting:

@@ -150,6 +150,7 @@ def test_the_runs_are_the_baseline_each_schedule_and_each_weight():
     )
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_the_cli_end_to_end_and_judges_it_again_on_reuse(
     tmp_path, weights_file, monkeypatch
 ):

@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import benchmark  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_quick_benchmark_runs_the_seed_on_both_sides_and_checks_them(tmp_path, weights_file):
     out = tmp_path / "bench.json"
     flags = ["--quick", "--optimizers", "lbfgs", "--weights", str(weights_file)]

@@ -68,6 +68,7 @@ def run_cli(tmp_path, weights_file, name, *flags):
         return np.asarray(image.convert("RGB"))
 
 
+@pytest.mark.slow
 def test_margin_through_the_cli_is_cut_from_the_picture_and_its_frames(tmp_path, weights_file):
     content = np.random.default_rng(1).integers(0, 256, (30, 40, 3), np.uint8)
     Image.fromarray(content).save(tmp_path / "photo.png")

@@ -279,6 +279,7 @@ def test_guided_w2_matches_scipy_with_random_masks_and_blended_targets(rng):
     )
 
 
+@pytest.mark.slow
 def test_one_full_region_is_the_unguided_w2_loss_to_float32_rounding(rng):
     """Not bit for bit: the guided moments are weighted einsums, the unguided ones a mean and
     an einsum of another shape. The moments agree to float32 rounding, and W₂² is a small

@@ -69,6 +69,7 @@ def cli_args(weights_file, inputs, out, *extra):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
 def test_a_two_region_mask_runs_through_the_cli(tmp_path, inputs, weights_file, capsys, style_loss):
     out = tmp_path / "out" / "masked.png"
@@ -108,6 +109,7 @@ def loss_of(plan, image, scale, member=0):
     return jax.jit(total_loss, static_argnums=2)(jnp.asarray(image), inputs, plan.objective)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
 def test_masks_survive_the_pyramid_and_a_sweep(random_weights, style_loss):
     mask = halves(40, 60)

@@ -57,6 +57,7 @@ def test_a_scale_uses_the_octaves_that_keep_128_pixels_and_what_vgg_needs():
     assert count((544, 40), styles, 2, 16) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("style_loss", ["gram", "wasserstein"])
 def test_octave_terms_are_the_style_loss_of_the_halved_picture_against_torch(
     style_loss, monkeypatch

@@ -150,6 +150,7 @@ def test_the_front_is_read_log_log_between_kcs_two_points():
     assert not bench_quality.place(scores(0.05, 1.0, 2.0), kc).in_span
 
 
+@pytest.mark.slow
 def test_bench_quality_runs_the_real_command_line_and_judges_old_against_new(
     tmp_path, weights_file
 ):

@@ -124,6 +124,7 @@ def set_value(driver, element_id: str, value: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_job_in_the_browser(server, browser, tmp_path):
     real = bool(os.environ.get("STYLEJAX_STUDIO_WEIGHTS"))
     viewport(browser, 1280, 800)

@@ -125,6 +125,7 @@ def check(results: dict, expected: dict) -> None:
     assert len(distinct) == len(images)  # the check above could tell every job apart
 
 
+@pytest.mark.slow
 def test_sixteen_jobs_from_eight_clients_at_once_then_sigterm(tmp_path):
     weights = random_weights_file()
     with ServerProcess(tmp_path / "work", weights, free_port(), "--queue-size", "32") as server:

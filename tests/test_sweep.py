@@ -144,6 +144,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_processes_on_localhost_equal_one(tmp_path):
     single = run_worker(tmp_path, "single", "--devices", "2")
     port, out = free_port(), tmp_path / "multi.npz"

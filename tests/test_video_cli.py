@@ -63,6 +63,7 @@ def test_a_video_file_keeps_its_rate_frame_count_and_audio(tmp_path, sources, ca
     assert "6 frames" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_folder_becomes_a_folder_of_numbered_pngs_and_a_gif(tmp_path, sources):
     out = tmp_path / "frames"
     argv = ["--content", str(sources["folder"]), "--schedule", "multipass", "--passes", "2"]

@@ -129,6 +129,7 @@ def test_w2_loss_matches_a_float64_scipy_reference_with_blended_targets(rng):
     assert float(flat_style.eps) == pytest.approx(EPS)
 
 
+@pytest.mark.slow
 def test_w2_gradient_matches_torch_autograd(rng):
     torch = pytest.importorskip("torch")
     features = rng.normal(size=(1, 10, 12, 6)) + 0.5
@@ -240,6 +241,7 @@ def test_style_normalize_divides_each_layer_by_its_targets_magnitude(style_loss)
         )
 
 
+@pytest.mark.slow
 def test_wasserstein_under_vmap_remat_and_bfloat16():
     obj, inputs, image, _ = problem("wasserstein", CAFFE)
     loss = jax.jit(jax.value_and_grad(total_loss, has_aux=True), static_argnums=2)
