@@ -12,7 +12,7 @@ def _share_the_cores_between_workers() -> None:
     inherits the environment) computes on one thread: XLA's and the BLAS and OpenMP thread
     pools would otherwise each take every core, and the workers oversubscribe them. Measured on
     2 cores with `-n 2`, six of the heaviest test files: 110 s with a pool per core, 92 s with
-    one thread each; the whole suite, with the slow tests first: 443 s against 677 s. Set
+    one thread each; the whole suite, with the slow tests first: 365-443 s against 677 s. Set
     before JAX, NumPy and torch are imported, which read them once."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers < 2 or workers < (os.cpu_count() or 1):
