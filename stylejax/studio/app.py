@@ -400,11 +400,14 @@ async def defaults(request: Request) -> Response:
     `--preset`), for the page's controls, and the automatic pyramid's rule (min_size null:
     `pyramid.from` pixels and more start at `pyramid.start`)."""
     preset = request.app.state.settings.preset
-    defaults, _ = config.from_options({} if preset is None else {config.PRESET_OPTION: preset})
+    base, _ = config.from_options({} if preset is None else {config.PRESET_OPTION: preset})
     threshold, start = config.AUTO_PYRAMID
     return FiniteJSONResponse(
-        {"preset": preset, "options": {name: getattr(defaults, name) for name in PAGE_DEFAULTS}}
-        | {"pyramid": {"from": threshold, "start": start}}
+        {
+            "preset": preset,
+            "options": {name: getattr(base, name) for name in PAGE_DEFAULTS},
+            "pyramid": {"from": threshold, "start": start},
+        }
     )
 
 
