@@ -190,6 +190,7 @@ def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting()
     # changed default cannot change it.
     before = dict(style_loss="gram", style_layer_weights="equal", style_weight=1e6)
     before |= dict(content_layer="relu4_1", init="random", padding="zeros", margin=0)
+    before |= dict(pooling="avg")
     before |= dict(scale_split="equal", style_octaves=0, evaluations=300, scale_step=2**0.5)
     assert preset("classic") == Config(**before) != Config()
     assert cli.parse(["--preset", "classic"]) == (Config(**before), {}, {}, {})
@@ -199,6 +200,31 @@ def test_classic_preset_is_the_defaults_before_issue_16_and_pins_every_setting()
     seed = preset("seed")
     assert (seed.style_loss, seed.style_layer_weights, seed.padding) == ("gram", "equal", "zeros")
     assert seed.average is None and seed.style_normalize is False
+
+
+def test_the_default_pools_by_max_and_the_presets_by_average():
+    """Issue 16: VGG's own max pooling by default (BENCHMARKS.md, "Max pooling"); the seed's
+    and classic's average pooling (Gatys et al.'s) stays theirs, and the flag still wins."""
+    assert cli.parse([])[0].pooling == "max"
+    assert cli.parse(["--preset", "classic"])[0].pooling == "avg"
+    assert cli.parse(["--preset", "seed"])[0].pooling == "avg"
+    assert cli.parse(["--pooling", "avg"])[0].pooling == "avg"
+
+
+def test_the_pooling_reaches_the_objective_through_the_cli(tmp_path, weights_file):
+    starts = {}
+    for pooling in ("max", "avg"):
+        out, log = tmp_path / f"{pooling}.png", tmp_path / f"{pooling}.json"
+        argv = ["--weights", str(weights_file), *FAST, "--size", "32", "--evaluations", "4"]
+        argv += ["--output", str(out), "--log", str(log)]
+        argv += [] if pooling == "max" else ["--pooling", "avg"]  # max: the default's
+        assert run.main(argv) == 0
+        data = json.loads(log.read_text())
+        assert data["config"]["pooling"] == pooling
+        starts[pooling] = data["records"][0]["style"]  # the photo's, the same start for both
+    # The same photo under another pooling has other deep features, so another style loss.
+    assert starts["max"] == pytest.approx(starts["avg"], rel=0.5)
+    assert starts["max"] != pytest.approx(starts["avg"], rel=0.02)
 
 
 def test_style_layer_weights_average_one_and_scale_the_style_weight():

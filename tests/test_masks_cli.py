@@ -138,9 +138,11 @@ def test_masks_survive_the_pyramid_and_a_sweep(random_weights, style_loss):
     for member, result in enumerate(results):
         sizes = [tuple(r["size"]) for r in result.history]
         assert sizes[0] == (11, 16) and sizes[-1] == (21, 32) and result.status == "finished"
-        # Under vmap each member's first loss is its own, computed alone with the guides.
+        # Under vmap each member's first loss is its own, computed alone with the guides (to
+        # float32 rounding of differently batched convolutions; max pooling passes on more of
+        # it than average pooling: 1.3e-5 measured).
         total, _ = loss_of(plan, starts[member], plan.scales[0], member)
-        assert result.history[0]["total"] == pytest.approx(float(total), rel=1e-5)
+        assert result.history[0]["total"] == pytest.approx(float(total), rel=1e-4)
         plain, _ = loss_of(unmasked, starts[member], unmasked.scales[0], member)
         assert abs(float(plain) - float(total)) > 1e-3 * float(plain)  # the mask is in use
     assert results[1].history[0]["total"] > 10 * results[0].history[0]["total"]

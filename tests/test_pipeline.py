@@ -83,11 +83,12 @@ def test_targets_are_recomputed_at_each_scale(random_weights):
         margin=0,  # the content target of the picture alone (its margin: test_borders)
     )
     objective, params = plan.objective, random_weights.params
+    assert objective.pooling == "max"  # the default's, so the reference below pools the same
     features = lambda image, layers: extract(  # noqa: E731
         params,
         image,
         layers=layers,
-        pooling="avg",
+        pooling=objective.pooling,
         preprocessing=random_weights.preprocessing,
     )
     assert [s.size for s in plan.scales] == [16, 32]
