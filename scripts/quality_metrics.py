@@ -17,8 +17,10 @@ weight set (the default Caffe VGG19 in the benchmark):
   well above 1 for a coloured line along a border.
 
 Conventions (judgement calls, fixed here so that every picture is judged alike):
-- Pooling is max, VGG as it was trained: stylejax's objective uses average pooling, KC's max,
-  so if anything this favours the peer.
+- Pooling is max, VGG as it was trained, as in KC's objective and, since issue 16's last
+  change, stylejax's default (`--preset classic` and `seed` pool by average). The judge is not
+  neutral about it: a picture scores best under the pooling it was optimized with
+  (BENCHMARKS.md, "Max pooling"); set POOLING to "avg" to judge the other way.
 - Activations are divided by 255 * 0.226 (the Caffe input range over torchvision's mean input
   std), which puts Caffe features at torchvision's scale; it changes the units only.
 - The style is resampled (Lanczos) so that its longest side is the picture's, as stylejax's
