@@ -115,6 +115,10 @@ def test_masks_survive_the_pyramid_and_a_sweep(random_weights, style_loss):
     mask = halves(40, 60)
     axes = {"style_weight": (1e5, 1e7)}
     options = dict(min_size=16, scale_step=2.0, evaluations=6, style_loss=style_loss)
+    # Average pooling: the vmapped members' losses below match their own to 1e-5 (max pooling,
+    # the default, passes more of the batched convolutions' rounding on: 1.3e-5 measured; the
+    # CLI test above runs masks with it).
+    options |= dict(pooling="avg")
     plan = plan_for(random_weights, mask, axes=axes, **options)
     assert [s.shape for s in plan.scales] == [(11, 16), (21, 32)] and plan.objective.guided
     assert plan.config.style_octaves == 2 and plan.objective.style_octaves == 0  # not guided yet
@@ -138,11 +142,9 @@ def test_masks_survive_the_pyramid_and_a_sweep(random_weights, style_loss):
     for member, result in enumerate(results):
         sizes = [tuple(r["size"]) for r in result.history]
         assert sizes[0] == (11, 16) and sizes[-1] == (21, 32) and result.status == "finished"
-        # Under vmap each member's first loss is its own, computed alone with the guides (to
-        # float32 rounding of differently batched convolutions; max pooling passes on more of
-        # it than average pooling: 1.3e-5 measured).
+        # Under vmap each member's first loss is its own, computed alone with the guides.
         total, _ = loss_of(plan, starts[member], plan.scales[0], member)
-        assert result.history[0]["total"] == pytest.approx(float(total), rel=5e-5)
+        assert result.history[0]["total"] == pytest.approx(float(total), rel=1e-5)
         plain, _ = loss_of(unmasked, starts[member], unmasked.scales[0], member)
         assert abs(float(plain) - float(total)) > 1e-3 * float(plain)  # the mask is in use
     assert results[1].history[0]["total"] > 10 * results[0].history[0]["total"]
