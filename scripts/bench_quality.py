@@ -19,6 +19,8 @@ edge-to-interior step ratio. stylejax is placed against KC's front: the line thr
 (content distance, distance) points in log-log coordinates, read at stylejax's content
 distance. Reported: sliced / front, W2 / front W2, and whether stylejax's content distance lies
 between KC's two (outside that span the front is extrapolated and cannot be trusted).
+The judge without VGG places it the same way on pixels alone: the pixel-patch sliced distance
+against the front at stylejax's structure loss (1 - SSIM), and whether that lies in KC's span.
 
 `--clock wall` (the default) gives KC the same wall seconds; `--clock cpu` the same CPU seconds
 (user + system, all threads), steadier on a machine shared with other work. Both are recorded.
@@ -200,6 +202,10 @@ class Placement:
     front_w2: float
     w2_ratio: float  # <= 1 asked
     in_span: bool  # stylejax's content distance between KC's two
+    # The same on the judge without VGG: pixel-patch distance against structure loss.
+    front_patches: float
+    patches_ratio: float
+    in_structure_span: bool
 
 
 def log_log_at(x: float, points: list[tuple[float, float]]) -> float:
@@ -215,13 +221,18 @@ def log_log_at(x: float, points: list[tuple[float, float]]) -> float:
 def place(stylejax: qm.Scores, kc: list[qm.Scores]) -> Placement:
     sliced = log_log_at(stylejax.content, [(s.content, s.sliced) for s in kc])
     w2 = log_log_at(stylejax.content, [(s.content, s.w2) for s in kc])
+    patches = log_log_at(stylejax.structure, [(s.structure, s.patches) for s in kc])
     low, high = sorted(s.content for s in kc)
+    structure_low, structure_high = sorted(s.structure for s in kc)
     return Placement(
         front_sliced=sliced,
         sliced_ratio=stylejax.sliced / sliced,
         front_w2=w2,
         w2_ratio=stylejax.w2 / w2,
         in_span=low <= stylejax.content <= high,
+        front_patches=patches,
+        patches_ratio=stylejax.patches / patches,
+        in_structure_span=structure_low <= stylejax.structure <= structure_high,
     )
 
 
@@ -250,6 +261,9 @@ def scores_dict(s: qm.Scores) -> dict:
         edges=s.edges,
         worst_edge=s.worst_edge,
         per_size={str(k): dict(sliced=v[0], w2=v[1]) for k, v in s.per_size.items()},
+        patches=s.patches,
+        patch_levels=list(s.patch_levels),
+        structure=s.structure,
     )
 
 
@@ -267,6 +281,8 @@ def tables(results: list[dict]) -> str:
                     f"{s['w2']:.3f}",
                     " / ".join(f"{s['per_size'][k]['sliced']:.2f}" for k in ("1", "2", "4")),
                     f"{s['worst_edge']:.2f} ({max(s['edges'], key=s['edges'].get)})",
+                    f"{s['structure']:.3f}",
+                    f"{s['patches']:.3f}",
                 ]
             )
         for name, p in r["placements"].items():
@@ -278,6 +294,8 @@ def tables(results: list[dict]) -> str:
                     f"{p['sliced_ratio']:.2f}",
                     f"{p['w2_ratio']:.2f}",
                     "yes" if p["in_span"] else "**no** (extrapolated)",
+                    f"{p['patches_ratio']:.2f}",
+                    "yes" if p["in_structure_span"] else "**no** (extrapolated)",
                 ]
             )
     pictures = common.markdown_table(
@@ -290,13 +308,24 @@ def tables(results: list[dict]) -> str:
             "Gaussian W2",
             "sliced at 1, 1/2, 1/4",
             "worst edge ratio",
+            "structure loss",
+            "patch SW",
         ],
         picture_rows,
     )
     if not front_rows:
         return pictures
     front = common.markdown_table(
-        ["pair", "picture", "KC's time", "sliced / front", "W2 / front W2", "in KC's span"],
+        [
+            "pair",
+            "picture",
+            "KC's time",
+            "sliced / front",
+            "W2 / front W2",
+            "in KC's span",
+            "patch SW / front",
+            "in KC's structure span",
+        ],
         front_rows,
     )
     return pictures + "\n\n" + front
@@ -329,6 +358,7 @@ def sheet_row(
             head,
             f"content {s.content:.3f}  edge {s.worst_edge:.2f}",
             f"sliced {s.sliced:.2f}  W2 {s.w2:.2f}",
+            f"patches {s.patches:.3f}  structure {s.structure:.3f}",
         ]
         tiles.append(common.tile(load(path), height, lines))
     caption = f"{result['pair']}, stylejax {result['budget']:.0f} s ({result['clock']} clock)"
@@ -336,7 +366,9 @@ def sheet_row(
         caption += (
             f", KC as long: stylejax's sliced / KC front {placement.sliced_ratio:.2f}, W2 / front "
             f"{placement.w2_ratio:.2f}, content distance "
-            f"{'inside' if placement.in_span else 'OUTSIDE'} KC's span"
+            f"{'inside' if placement.in_span else 'OUTSIDE'} KC's span; without VGG: patches / "
+            f"front {placement.patches_ratio:.2f}, structure "
+            f"{'inside' if placement.in_structure_span else 'OUTSIDE'} KC's span"
         )
     return caption, tiles
 

@@ -16,11 +16,17 @@ weight set (the default Caffe VGG19 in the benchmark):
   the mean step between neighbouring rows (columns) inside the picture: about 1 for a photo,
   well above 1 for a coloured line along a border.
 
+and two that see pixels only, independent of VGG and of its pooling (below, "a judge without
+VGG"): `patches`, a sliced Wasserstein distance between 7x7 neighbourhoods on a Laplacian
+pyramid (Karras et al. 2018), and `structure`, one minus SSIM against the photo.
+
 Conventions (judgement calls, fixed here so that every picture is judged alike):
 - Pooling is max, VGG as it was trained, as in KC's objective and, since issue 16's last
   change, stylejax's default (`--preset classic` and `seed` pool by average). The judge is not
   neutral about it: a picture scores best under the pooling it was optimized with
-  (BENCHMARKS.md, "Max pooling"); set POOLING to "avg" to judge the other way.
+  (BENCHMARKS.md, "Max pooling"); `vgg_features(..., pooling="avg")` judges the other way
+  (scripts/judge_pictures.py --pooling max avg does both), and the judges without VGG below
+  do not depend on it.
 - Activations are divided by 255 * 0.226 (the Caffe input range over torchvision's mean input
   std), which puts Caffe features at torchvision's scale; it changes the units only.
 - The style is resampled (Lanczos) so that its longest side is the picture's, as stylejax's
@@ -203,23 +209,137 @@ def fit_longest(image: np.ndarray, size: int) -> np.ndarray:
     return resample(image, (max(1, round(width * scale)), max(1, round(height * scale))))
 
 
+# --- a judge without VGG: pixel patches and structure ------------------------------------------
+#
+# The VGG judge above sees the pictures through the network both objectives optimize, and its
+# pooling favours the objective that pools the same way (BENCHMARKS.md, "Max pooling"). These
+# two see pixels only, so no objective optimizes them:
+# - `patch_sliced`: the multi-scale sliced Wasserstein distance of Karras et al. (2018,
+#   "Progressive Growing of GANs", appendix D) between the picture's and the style's 7x7
+#   neighbourhoods on a Laplacian pyramid: the band-pass levels at full, 1/2 and 1/4 size carry
+#   the strokes, the 1/8 low-pass level the colours. Deviation from Karras et al.: they
+#   normalize every descriptor set to zero mean and unit variance per colour channel, which
+#   would hide colour; here each level is divided by one scale, the style's own standard
+#   deviation there, so that the four levels weigh alike and colour still counts.
+# - `structure`: one minus SSIM (Wang et al. 2004, scikit-image's) between the picture's and
+#   the photo's luminance, averaged over full, 1/2 and 1/4 size: how much of the photo's local
+#   structure is gone.
+
+PATCH = 7  # neighbourhood side, as Karras et al.
+PYRAMID_LEVELS = 4  # band-pass at full, 1/2 and 1/4 size, low-pass at 1/8
+
+
+def laplacian_pyramid(image: np.ndarray, levels: int = PYRAMID_LEVELS) -> list[np.ndarray]:
+    """(H, W, 3) in [0, 1] -> `levels - 1` band-pass images (each Gaussian level minus the next
+    one resampled up to it) and the last, low-pass level."""
+    gaussians = [image]
+    for _ in range(levels - 1):
+        gaussians.append(reduce(gaussians[-1], 2))
+    bands = [
+        level - resample(smaller, level.shape[1::-1])
+        for level, smaller in zip(gaussians, gaussians[1:], strict=False)
+    ]
+    return bands + [gaussians[-1]]
+
+
+def pyramid_levels(shape: tuple[int, ...]) -> int:
+    """How many pyramid levels an (H, W, ...) image has room for: PYRAMID_LEVELS, fewer where
+    a level would be narrower than one neighbourhood (tiny test pictures)."""
+    room = 1 + int(np.floor(np.log2(min(shape[:2]) / PATCH))) if min(shape[:2]) >= PATCH else 0
+    return max(1, min(PYRAMID_LEVELS, room))
+
+
+def neighbourhoods(image: np.ndarray, size: int = PATCH) -> np.ndarray:
+    """Every size x size neighbourhood of an (H, W, C) image as a row: (count, size*size*C)."""
+    windows = np.lib.stride_tricks.sliding_window_view(image, (size, size), axis=(0, 1))
+    return windows.reshape(-1, windows.shape[2] * size * size).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class PatchReference:
+    """The style's sorted neighbourhood projections and scale per pyramid level."""
+
+    projections: tuple[np.ndarray, ...]
+    scales: tuple[float, ...]
+
+
+def patch_reference(style: np.ndarray, size: int) -> PatchReference:
+    """The style (H, W, 3) at longest side `size`, as `patch_sliced` compares it."""
+    style = fit_longest(style, size)
+    levels = laplacian_pyramid(style, pyramid_levels(style.shape))
+    scales = tuple(float(level.std()) for level in levels)
+    projections = tuple(
+        sorted_projections(neighbourhoods(level) / scale, patch_directions())
+        for level, scale in zip(levels, scales, strict=True)
+    )
+    return PatchReference(projections, scales)
+
+
+def patch_directions() -> np.ndarray:
+    return directions(PATCH * PATCH * 3)
+
+
+def patch_sliced(picture: np.ndarray, style: PatchReference) -> tuple[float, ...]:
+    """Per pyramid level, the mean over fixed directions of W1 between the picture's and the
+    style's neighbourhood projections, in units of the style's deviation at that level."""
+    levels = laplacian_pyramid(picture, min(len(style.scales), pyramid_levels(picture.shape)))
+    return tuple(
+        float(
+            wasserstein1_sorted(
+                sorted_projections(neighbourhoods(level) / scale, patch_directions()), reference
+            ).mean()
+        )
+        for level, scale, reference in zip(levels, style.scales, style.projections, strict=False)
+    )
+
+
+def luminance(image: np.ndarray) -> np.ndarray:
+    """Rec. 601 luma of an (H, W, 3) image."""
+    return image @ np.array([0.299, 0.587, 0.114])
+
+
+def structure_loss(picture: np.ndarray, photo: np.ndarray) -> float:
+    """1 - SSIM of the luminances (Gaussian window, sigma 1.5, as Wang et al.), averaged over
+    full, 1/2 and 1/4 size; the photo is resampled to the picture first."""
+    from skimage.metrics import structural_similarity
+
+    photo = resample(photo, picture.shape[1::-1])
+    losses = []
+    # SSIM's Gaussian window is 11 px wide: sizes without room for it are left out (tiny tests).
+    for factor in [f for f in REDUCTIONS if min(picture.shape[:2]) // f >= 11] or [1]:
+        a, b = (luminance(reduce(image, factor)) for image in (picture, photo))
+        ssim = structural_similarity(
+            a, b, data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+        losses.append(1.0 - ssim)
+    return float(np.mean(losses))
+
+
 # --- the judge --------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class Scores:
     """One picture's judgement. The totals sum over STYLE_LAYERS and REDUCTIONS; `per_size`
-    keeps {reduction: (sliced, w2)} summed over layers."""
+    keeps {reduction: (sliced, w2)} summed over layers. `patch_levels` and `structure` are the
+    judges without VGG (per pyramid level, finest first)."""
 
     sliced: float
     w2: float
     content: float
     edges: dict[str, float]
     per_size: dict[int, tuple[float, float]]
+    patch_levels: tuple[float, ...]
+    structure: float
 
     @property
     def worst_edge(self) -> float:
         return max(self.edges.values())
+
+    @property
+    def patches(self) -> float:
+        """The pixel-patch sliced distance summed over the pyramid's levels."""
+        return sum(self.patch_levels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,6 +349,7 @@ class StyleReference:
 
     projections: dict[int, dict[str, np.ndarray]]
     gaussians: dict[int, dict[str, Gaussian]]
+    patches: PatchReference
 
 
 def flat(features: np.ndarray) -> np.ndarray:
@@ -247,7 +368,7 @@ def style_reference(style: np.ndarray, size: int, features: FeatureFn) -> StyleR
             f = flat(feats[layer])
             projections[factor][layer] = sorted_projections(f, directions(f.shape[1]))
             gaussians[factor][layer] = gaussian_fit(f)
-    return StyleReference(projections, gaussians)
+    return StyleReference(projections, gaussians, patch_reference(style, size))
 
 
 def judge(
@@ -275,17 +396,19 @@ def judge(
         content=content_distance(np.asarray(both[0]), np.asarray(both[1])),
         edges=edge_ratios(picture),
         per_size=per_size,
+        patch_levels=patch_sliced(picture, style.patches),
+        structure=structure_loss(picture, content),
     )
 
 
-def vgg_features(weights: str | os.PathLike | None) -> FeatureFn:
-    """stylejax's VGG19 features on a weight set (None: the default Caffe VGG19), max pooling,
-    as NumPy arrays."""
+def vgg_features(weights: str | os.PathLike | None, pooling: str = POOLING) -> FeatureFn:
+    """stylejax's VGG19 features on a weight set (None: the default Caffe VGG19), with the
+    judge's pooling unless told otherwise, as NumPy arrays."""
     from stylejax import features
 
     @functools.wraps(features)
     def run(images: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
-        out = features(images.astype(np.float32), layers, weights=weights, pooling=POOLING)
+        out = features(images.astype(np.float32), layers, weights=weights, pooling=pooling)
         return {name: np.asarray(value) for name, value in out.items()}
 
     return run
