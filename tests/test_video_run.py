@@ -169,6 +169,7 @@ def test_the_callback_stops_a_run(stylizer, clip):
         (dict(schedule="multipass", passes=30, evaluations=20), "passes"),
         (dict(schedule="multipass", passes=2, optimizer="jaxopt-lbfgsb"), "optimizer"),
         (dict(sizes=32), "sizes"),
+        (dict(preset="seed"), "preset"),  # as the video command line, which has no --preset
     ],
 )
 def test_bad_video_options_raise_config_error_naming_the_option(stylizer, clip, options, field):

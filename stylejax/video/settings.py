@@ -14,7 +14,14 @@ import math
 import numbers
 from collections.abc import Mapping
 
-from stylejax.config import MAX_EVALUATIONS, MAX_WEIGHT, Config, ConfigError, from_options
+from stylejax.config import (
+    MAX_EVALUATIONS,
+    MAX_WEIGHT,
+    PRESET_OPTION,
+    Config,
+    ConfigError,
+    from_options,
+)
 from stylejax.optim.solvers import ONE_EVALUATION_PER_STEP
 
 SCHEDULES = ("sequential", "multipass")
@@ -175,6 +182,10 @@ def check_part(start: float, duration: float | None, every: int) -> None:
 def from_video_options(options: Mapping) -> tuple[Config, VideoSettings]:
     """Library options (Config fields and VideoSettings fields) as (Config, VideoSettings).
     A video run is no sweep: a list of values on a Config field is refused."""
+    if PRESET_OPTION in options:
+        # As the video command line: presets are sized for still images, and a preset's start
+        # (the seed's noise) would be overridden by the video's own default start unseen.
+        raise VideoSettingError(PRESET_OPTION, "is for still images; a video run takes no preset")
     video = {name: value for name, value in options.items() if name in VIDEO_OPTIONS}
     still = {name: value for name, value in options.items() if name not in VIDEO_OPTIONS}
     still.setdefault("init", DEFAULT_INIT)
