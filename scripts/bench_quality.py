@@ -245,7 +245,7 @@ def load(path: Path) -> np.ndarray:
     return images.load(path)
 
 
-def judge_pair(content: Path, style: Path, folder: Path, pictures: dict[str, Path], features):
+def judge_pair(content: Path, style: Path, pictures: dict[str, Path], features):
     photo, painting = load(content), load(style)
     shots = {name: load(path) for name, path in pictures.items()}
     size = max(next(iter(shots.values())).shape[:2])
@@ -393,7 +393,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             names[BASELINE] = folder / f"{BASELINE}.png"
         names |= {f"KC {w:g}": folder / f"{kc_stem(w, args)}.png" for w in args.kc_content_weights}
         print(f"{folder.name}: judging ...", file=sys.stderr, flush=True)
-        scores = judge_pair(content, style, folder, names, features)
+        scores = judge_pair(content, style, names, features)
         kc_scores = [scores[f"KC {w:g}"] for w in args.kc_content_weights]
         ours = [name for name in names if "KC" not in name]
         placements = {name: place(scores[name], kc_scores) for name in ours} if kc_scores else {}

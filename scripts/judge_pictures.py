@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
     judged = {}
     for pooling in args.pooling:
         features = qm.vgg_features(weights, pooling=pooling)
-        judged[pooling] = bench_quality.judge_pair(
-            args.content, args.style, args.content.parent, args.picture, features
-        )
+        judged[pooling] = bench_quality.judge_pair(args.content, args.style, args.picture, features)
     rows, report = [], dict(machine=common.machine(), pictures={}, placements={})
     for name in args.picture:
         first = judged[args.pooling[0]][name]
