@@ -401,10 +401,12 @@ def judge(
     )
 
 
-def vgg_features(weights: str | os.PathLike | None, pooling: str = POOLING) -> FeatureFn:
+def vgg_features(weights: str | os.PathLike | None, pooling: str | None = None) -> FeatureFn:
     """stylejax's VGG19 features on a weight set (None: the default Caffe VGG19), with the
-    judge's pooling unless told otherwise, as NumPy arrays."""
+    judge's pooling (POOLING) unless told otherwise, as NumPy arrays."""
     from stylejax import features
+
+    pooling = POOLING if pooling is None else pooling
 
     @functools.wraps(features)
     def run(images: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
