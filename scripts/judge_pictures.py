@@ -47,8 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--json", type=Path, help="write every score and placement here")
     args = p.parse_args(argv)
     args.picture = dict(args.picture)
-    missing = [path for path in [args.content, args.style, *args.picture.values()]]
-    missing = [str(path) for path in missing if not path.is_file()]
+    paths = [args.content, args.style, *args.picture.values()]
+    missing = [str(path) for path in paths if not path.is_file()]
     if missing:
         p.error(f"no such file: {', '.join(missing)}")
     if args.front and not set(args.front) <= set(args.picture):

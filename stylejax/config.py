@@ -135,7 +135,8 @@ class Config:
     # Deviation from the paper (average pooling, the seed's and `classic`'s): VGG's own max
     # pooling, as crowsonkb. At 512 px it put all four measured pairs inside crowsonkb's span
     # at 0.51-0.64x its front's sliced distance, against 0.59-0.91x with average pooling;
-    # the judge also pools by max (BENCHMARKS.md, "Max pooling").
+    # the judge also pools by max (BENCHMARKS.md, "Max pooling"). Judges that do not pool by
+    # max prefer average pooling on most pairs (BENCHMARKS.md, "Judges without VGG").
     pooling: str = "max"
     preserve_colors: str | None = None  # "luminance" or "histogram" (Gatys et al. 2017)
     precision: str = "float32"  # "bfloat16" (or "bf16"): VGG in bf16; Grams, losses in f32
